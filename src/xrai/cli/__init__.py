@@ -1,0 +1,1 @@
+"""The xrai command line (see :mod:`xrai.cli.main`)."""

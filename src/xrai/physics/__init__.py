@@ -1,0 +1,1 @@
+"""xrai.physics."""
