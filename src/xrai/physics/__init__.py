@@ -53,9 +53,9 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted(_LAZY)
 
-if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from xrai.physics.filters import Filter, MirrorCutoff, apply_filters, transmission
-    from xrai.physics.materials import (
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step with _LAZY.
+    from xrai.physics.filters import Filter, MirrorCutoff, apply_filters, transmission  # noqa: F401
+    from xrai.physics.materials import (  # noqa: F401
         ENERGY_RANGE_KEV,
         LIBRARY,
         Material,
@@ -66,8 +66,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         mixture,
         register_material,
     )
-    from xrai.physics.presets import seed_beamline, seed_spectrum
-    from xrai.physics.sources import (
+    from xrai.physics.presets import seed_beamline, seed_spectrum  # noqa: F401
+    from xrai.physics.sources import (  # noqa: F401
         BendingMagnet,
         Monochromatic,
         TabulatedSource,
@@ -76,7 +76,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         XRayTube,
         energy_grid,
     )
-    from xrai.physics.spectrum import Spectrum, load_spectrum
+    from xrai.physics.spectrum import Spectrum, load_spectrum  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -299,7 +299,9 @@ def _normalise_fractions(fractions: Mapping[str, float], name: str) -> Mapping[s
         try:
             weight = float(value)
         except (TypeError, ValueError):
-            raise MaterialError(f"material {name!r}: mass fraction {key} = {value!r} is not a number") from None
+            raise MaterialError(
+                f"material {name!r}: mass fraction {key} = {value!r} is not a number"
+            ) from None
         if not math.isfinite(weight) or weight < 0:
             raise MaterialError(f"material {name!r}: mass fraction {key} = {value!r} must be >= 0")
         cleaned[key.strip()] = cleaned.get(key.strip(), 0.0) + weight
@@ -455,7 +457,9 @@ def _fraction(value: Any, component: Any, name: str) -> float:
     try:
         weight = float(value)
     except (TypeError, ValueError):
-        raise MaterialError(f"mixture {name!r}: fraction of {component!r} = {value!r} is not a number") from None
+        raise MaterialError(
+            f"mixture {name!r}: fraction of {component!r} = {value!r} is not a number"
+        ) from None
     if not math.isfinite(weight) or weight < 0:
         raise MaterialError(f"mixture {name!r}: fraction of {component!r} = {value!r} must be >= 0")
     return weight
@@ -607,7 +611,9 @@ def _lookup(name: str) -> Material | None:
     return _REGISTRY.get(_normalise_name(name))
 
 
-def register_material(material: Material, *, aliases: Iterable[str] = (), overwrite: bool = False) -> Material:
+def register_material(
+    material: Material, *, aliases: Iterable[str] = (), overwrite: bool = False
+) -> Material:
     """Add ``material`` to the registry that :func:`get_material` searches, under its name and ``aliases``.
 
     Raises :class:`MaterialError` if a name is taken by a different material and ``overwrite`` is false.
