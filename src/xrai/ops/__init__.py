@@ -1,1 +1,47 @@
-"""xrai.ops."""
+"""xrai.ops: numeric kernels shared by :mod:`xrai.physics` and :mod:`xrai.tomo` (projectors, interpolation, FFT).
+
+Public names load lazily on first attribute access, so ``import xrai.ops`` imports neither numba nor torch.
+To export a new public name, add one line to :data:`_LAZY` (``"Name": "submodule"``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from xrai.ops import ParallelProjector
+>>> op = ParallelProjector((16, 16), np.linspace(0.0, np.pi, 4, endpoint=False))
+>>> op.forward(np.ones((16, 16), dtype=np.float32)).shape
+(4, 16)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> submodule of xrai.ops that defines it. Extend here (one line per name).
+_LAZY: dict[str, str] = {
+    # projector
+    "ParallelProjector": "projector",
+}
+
+#: Submodules reachable as attributes without an explicit import.
+_SUBMODULES = frozenset({"projector"})
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from xrai.ops.projector import ParallelProjector as ParallelProjector
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f"xrai.ops.{module}"), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"xrai.ops.{name}")
+    raise AttributeError(f"module 'xrai.ops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBMODULES})
