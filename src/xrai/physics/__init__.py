@@ -34,8 +34,11 @@ _LAZY: dict[str, str] = {
     "Spectrum": "spectrum",
     "load_spectrum": "spectrum",
     # sources
+    "DCM_BANDWIDTH": "sources",
+    "DMM_BANDWIDTH": "sources",
     "BendingMagnet": "sources",
     "Monochromatic": "sources",
+    "Source": "sources",
     "TabulatedSource": "sources",
     "Undulator": "sources",
     "Wiggler": "sources",
@@ -44,9 +47,13 @@ _LAZY: dict[str, str] = {
     # filters and optics
     "Filter": "filters",
     "MirrorCutoff": "filters",
+    "Optic": "filters",
     "apply_filters": "filters",
     "transmission": "filters",
     # presets
+    "PRESETS": "presets",
+    "Beamline": "presets",
+    "get_preset": "presets",
     "seed_beamline": "presets",
     "seed_spectrum": "presets",
 }
@@ -54,7 +61,7 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step with _LAZY.
-    from xrai.physics.filters import Filter, MirrorCutoff, apply_filters, transmission  # noqa: F401
+    from xrai.physics.filters import Filter, MirrorCutoff, Optic, apply_filters, transmission  # noqa: F401
     from xrai.physics.materials import (  # noqa: F401
         ENERGY_RANGE_KEV,
         LIBRARY,
@@ -66,10 +73,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step wi
         mixture,
         register_material,
     )
-    from xrai.physics.presets import seed_beamline, seed_spectrum  # noqa: F401
+    from xrai.physics.presets import PRESETS, Beamline, get_preset, seed_beamline, seed_spectrum  # noqa: F401
     from xrai.physics.sources import (  # noqa: F401
+        DCM_BANDWIDTH,
+        DMM_BANDWIDTH,
         BendingMagnet,
         Monochromatic,
+        Source,
         TabulatedSource,
         Undulator,
         Wiggler,

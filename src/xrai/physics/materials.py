@@ -472,10 +472,10 @@ def _fraction(value: Any, component: Any, name: str) -> float:
 _XRAYLIB_DENSITY = "density: xraylib ElementDensity (CRC Handbook)"
 _MARTIN_KOCH = "density: Martin & Koch 2006, doi:10.1107/S0909049506000550, Table 1; dopant neglected"
 
-#: name -> (Material, aliases). Names are lower case; lookups ignore case, spaces, '-' and '_'.
+#: (Material, aliases). Lookups ignore case, and spaces, '-' and '_' are the same.
 _BUILTIN: tuple[tuple[Material, tuple[str, ...]], ...] = (
     (
-        Material(name="pmma", density_g_cm3=1.18, formula="C5H8O2",
+        Material(name="PMMA", density_g_cm3=1.18, formula="C5H8O2",
                  reference="poly(methyl methacrylate) (C5H8O2)n; density of cast PMMA (1.17–1.20 g/cm³)"),
         ("plexiglas", "perspex", "lucite", "acrylic"),
     ),
@@ -528,47 +528,47 @@ _BUILTIN: tuple[tuple[Material, tuple[str, ...]], ...] = (
         ("stainless_steel", "ss304", "inox"),
     ),
     (
-        Material(name="al", density_g_cm3=2.6989, formula="Al", reference=_XRAYLIB_DENSITY),
+        Material(name="Al", density_g_cm3=2.6989, formula="Al", reference=_XRAYLIB_DENSITY),
         ("aluminium", "aluminum"),
     ),
     (
-        Material(name="si", density_g_cm3=2.33, formula="Si", reference=_XRAYLIB_DENSITY),
+        Material(name="Si", density_g_cm3=2.33, formula="Si", reference=_XRAYLIB_DENSITY),
         ("silicon",),
     ),
     (
-        Material(name="cu", density_g_cm3=8.96, formula="Cu", reference=_XRAYLIB_DENSITY),
+        Material(name="Cu", density_g_cm3=8.96, formula="Cu", reference=_XRAYLIB_DENSITY),
         ("copper",),
     ),
     (
-        Material(name="w", density_g_cm3=19.3, formula="W", reference=_XRAYLIB_DENSITY),
+        Material(name="W", density_g_cm3=19.3, formula="W", reference=_XRAYLIB_DENSITY),
         ("tungsten",),
     ),
     (
-        Material(name="au", density_g_cm3=19.32, formula="Au", reference=_XRAYLIB_DENSITY),
+        Material(name="Au", density_g_cm3=19.32, formula="Au", reference=_XRAYLIB_DENSITY),
         ("gold",),
     ),
     (
-        Material(name="lso", density_g_cm3=7.4, formula="Lu2SiO5",
+        Material(name="LSO:Tb", density_g_cm3=7.4, formula="Lu2SiO5",
                  reference="LSO:Tb thin-film scintillator (Lu2SiO5), density 7.4 g/cm³; " + _MARTIN_KOCH),
-        ("lso:tb", "lu2sio5", "lso_tb"),
+        ("lso", "lu2sio5", "lso_tb"),
     ),
     (
-        Material(name="luag", density_g_cm3=6.73, formula="Lu3Al5O12",
+        Material(name="LuAG:Ce", density_g_cm3=6.73, formula="Lu3Al5O12",
                  reference="LuAG:Ce scintillator (Lu3Al5O12), " + _MARTIN_KOCH),
-        ("luag:ce", "lu3al5o12", "luag_ce"),
+        ("luag", "lu3al5o12", "luag_ce"),
     ),
     (
-        Material(name="yag", density_g_cm3=4.55, formula="Y3Al5O12",
+        Material(name="YAG:Ce", density_g_cm3=4.55, formula="Y3Al5O12",
                  reference="YAG:Ce scintillator (Y3Al5O12), " + _MARTIN_KOCH),
-        ("yag:ce", "y3al5o12", "yag_ce"),
+        ("yag", "y3al5o12", "yag_ce"),
     ),
     (
-        Material(name="ggg", density_g_cm3=7.08, formula="Gd3Ga5O12",
+        Material(name="GGG", density_g_cm3=7.08, formula="Gd3Ga5O12",
                  reference="GGG:Eu/Tb scintillator (Gd3Ga5O12), " + _MARTIN_KOCH),
         ("ggg:eu", "ggg:tb", "gd3ga5o12"),
     ),
     (
-        Material(name="cdwo4", density_g_cm3=7.9, formula="CdWO4",
+        Material(name="CdWO4", density_g_cm3=7.9, formula="CdWO4",
                  reference="CdWO4 (CWO) scintillator, " + _MARTIN_KOCH),
         ("cwo",),
     ),
