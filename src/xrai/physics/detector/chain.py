@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from xrai._backend import array_namespace, as_rng, device_of, real_dtype
+from xrai._backend import array_namespace, as_rng, device_of, real_dtype, to_numpy
 from xrai._typing import Array, RngLike
 from xrai.errors import ConfigError, check_range
 from xrai.physics.detector.camera import (
@@ -304,7 +304,7 @@ def apply_detector_blur(
     padded = xp.take(image, xp.asarray(row_index, device=device), axis=-2)
     padded = xp.take(padded, xp.asarray(col_index, device=device), axis=-1)
     otf = detector_otf(detector, shape, pixel_size_m=pixel, energies_kev=energies_kev, weights=weights)
-    otf_x = xp.asarray(otf, dtype=padded.dtype, device=device)
+    otf_x = xp.asarray(np.array(otf), dtype=padded.dtype, device=device)  # a writable copy (torch wants one)
     spectrum = xp.fft.rfftn(padded, axes=(-2, -1))
     blurred = xp.fft.irfftn(spectrum * otf_x, s=shape, axes=(-2, -1))
     return blurred[..., pad : pad + rows, pad : pad + cols]
@@ -395,8 +395,8 @@ def _mean_weights(photons: Any, has_energy_axis: bool) -> npt.NDArray[np.float64
     """Spectrum (photons per energy, summed over the image) for the emission depth profile, rounded for caching."""
     if not has_energy_axis:
         return None
-    xp = array_namespace(photons)
-    totals = np.asarray([float(xp.sum(photons[..., i, :, :])) for i in range(photons.shape[-3])])
+    values = to_numpy(photons)
+    totals = np.asarray([float(np.sum(values[..., i, :, :])) for i in range(values.shape[-3])])
     if not np.any(totals > 0):
         return None
     relative = totals / totals.max()
