@@ -352,6 +352,7 @@ def _composition(key: str | tuple[tuple[str, float], ...]) -> tuple[tuple[int, f
     return tuple(sorted(weights.items()))
 
 
+_REFERENCE_DENSITY = 1e4  # g/cm³, only to evaluate δ/ρ without losing digits in 1 − (1 − δ)
 _ELEMENT_CACHE: dict[tuple[int, bytes], NDArray[np.float64]] = {}
 _ELEMENT_CACHE_LOCK = threading.Lock()
 _ELEMENT_CACHE_MAX = 4096
@@ -371,7 +372,10 @@ def _element_table(z: int, energies: NDArray[np.float64]) -> NDArray[np.float64]
     table = np.empty((4, energies.size), dtype=np.float64)
     for j, energy in enumerate(energies.tolist()):
         try:
-            table[0, j] = 1.0 - xrl.Refractive_Index_Re(symbol, energy, 1.0)
+            # δ is linear in density; a large reference density keeps 1 − Re(n) free of cancellation.
+            table[0, j] = (
+                1.0 - xrl.Refractive_Index_Re(symbol, energy, _REFERENCE_DENSITY)
+            ) / _REFERENCE_DENSITY
             table[1, j] = xrl.Refractive_Index_Im(symbol, energy, 1.0)
             table[2, j] = xrl.CS_Total(z, energy)
             table[3, j] = xrl.CS_Photo(z, energy)
