@@ -262,7 +262,9 @@ class KnowledgeBase(abc.ABC):
         """The run with this id."""
 
     @contextmanager
-    def run(self, *, workflow: str, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Run]:
+    def run(
+        self, *, workflow: str, parameters: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[Run]:
         """Context manager: start a run, finish it ``succeeded``, or ``failed`` with the traceback as logs."""
         record = self.start_run(workflow=workflow, parameters=parameters, **kwargs)
         try:
@@ -326,7 +328,9 @@ class KnowledgeBase(abc.ABC):
         """Number of items :meth:`search` would find without paging."""
 
     @abc.abstractmethod
-    def lineage(self, item_id: str | Item, *, direction: str = "ancestors", depth: int | None = None) -> Lineage:
+    def lineage(
+        self, item_id: str | Item, *, direction: str = "ancestors", depth: int | None = None
+    ) -> Lineage:
         """Items this one was derived from (``"ancestors"``) or derived from it (``"descendants"``), to any
         ``depth`` (``None``: unlimited)."""
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the knowledge-base catalogue (run automatically by ``KnowledgeBase.open``)."""
