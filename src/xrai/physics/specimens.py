@@ -50,7 +50,8 @@ from scipy import ndimage
 
 from xrai._backend import as_rng
 from xrai._typing import RngLike
-from xrai.errors import ConfigError, MaterialError, check_range
+from xrai.errors import ConfigError, check_range
+from xrai.physics.materials import Material, compound, get_material
 
 __all__ = [
     "FISH_LABELS",
@@ -59,10 +60,10 @@ __all__ = [
     "FishLine",
     "PupaConfig",
     "Specimen",
-    "SpecimenMaterial",
     "fish_cohort",
     "fish_phantom",
     "label_attenuation_1_m",
+    "label_deltas",
     "label_densities_g_cm3",
     "pupa_phantom",
 ]
@@ -79,30 +80,6 @@ PUPA_LABELS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SpecimenMaterial:
-    """The material of one label.
-
-    Attributes
-    ----------
-    name
-        Material name as :func:`xrai.physics.materials.get_material` knows it ("soft tissue", "cortical bone",
-        "air", "water", "adipose tissue", ...).
-    density_g_cm3
-        Mass density in g/cm³ (varies a little from specimen to specimen).
-    formula
-        Chemical formula (xraylib syntax) for materials not in the NIST tables ("C2H6O" for ethanol,
-        "C8H13NO5" for chitin); ``None`` for named materials.
-    """
-
-    name: str
-    density_g_cm3: float
-    formula: str | None = None
-
-    def __post_init__(self) -> None:
-        check_range("density_g_cm3", self.density_g_cm3, low=0.0, high=25.0, low_inclusive=False, unit="g/cm³")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Specimen:
     """A synthetic specimen: exact labels, their materials, and the truth built into it.
@@ -114,7 +91,8 @@ class Specimen:
     label_names
         Name of each label value.
     materials
-        ``materials[k]`` is the material of label ``k`` (``materials[0]`` the mounting medium).
+        ``materials[k]`` is the :class:`~xrai.physics.materials.Material` of label ``k`` at this specimen's
+        density (``materials[0]`` the mounting medium).
     voxel_size_m
         Edge length of a voxel in metres.
     kind
@@ -134,7 +112,7 @@ class Specimen:
 
     labels: npt.NDArray[np.uint8]
     label_names: tuple[str, ...]
-    materials: tuple[SpecimenMaterial, ...]
+    materials: tuple[Material, ...]
     voxel_size_m: float
     kind: str
     line: str = ""
@@ -148,7 +126,9 @@ class Specimen:
         try:
             return self.label_names.index(name)
         except ValueError:
-            raise ConfigError(f"label name {name!r} is not in this specimen: choose from {self.label_names}") from None
+            raise ConfigError(
+                f"label name {name!r} is not in this specimen: choose from {self.label_names}"
+            ) from None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -203,7 +183,9 @@ class FishLine:
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "organ_scale", _frozen_factors("organ_scale", self.organ_scale, FISH_ORGANS, low=0.3, high=3.0)
+            self,
+            "organ_scale",
+            _frozen_factors("organ_scale", self.organ_scale, FISH_ORGANS, low=0.3, high=3.0),
         )
         object.__setattr__(
             self,
@@ -257,41 +239,42 @@ class PupaConfig:
         check_range("parasitoid_length_fraction", self.parasitoid_length_fraction, low=0.05, high=0.6)
 
 
-# Materials of the fish organs (label order) and of the pupa structures: (name, density g/cm³, formula).
+# Materials of the fish organs and the pupa structures: (library name or formula, density g/cm³, display name).
+# Names are xrai.physics.materials library names; a formula (with a display name) where the library has none.
+_LIPID = "C57H104O6"  # triolein, the typical storage lipid
+_CHITIN = "C8H13NO5"  # N-acetylglucosamine unit
 _FISH_MATERIALS: dict[str, tuple[str, float, str | None]] = {
     "brain": ("soft tissue", 1.03, None),
     "eyes": ("soft tissue", 1.15, None),  # lens protein
     "heart": ("soft tissue", 1.06, None),  # blood
-    "liver": ("adipose tissue", 1.00, None),  # fish liver stores lipid
+    "liver": ("soft tissue", 1.00, None),  # fish liver stores lipid: lower density
     "gut": ("soft tissue", 1.09, None),  # wall and content
-    "swim_bladder": ("air", 0.0012, None),
+    "swim_bladder": ("air", 1.205e-3, None),
     "kidney": ("soft tissue", 1.07, None),
     "gills": ("soft tissue", 1.11, None),  # cartilage arches
-    "spine": ("cortical bone", 1.60, None),  # fish bone is less mineralised than human
+    "spine": ("cortical bone", 1.60, None),  # fish bone is less mineralised than human bone
     "muscle": ("soft tissue", 1.05, None),
 }
 _PUPA_MATERIALS: dict[str, tuple[str, float, str | None]] = {
-    "cuticle": ("chitin", 1.30, "C8H13NO5"),
+    "cuticle": (_CHITIN, 1.30, "chitin"),
     "hemolymph": ("water", 1.03, None),
-    "fat_body": ("adipose tissue", 0.95, None),
+    "fat_body": (_LIPID, 0.92, "lipid"),
     "developing_tissue": ("soft tissue", 1.06, None),
     "gut": ("soft tissue", 1.02, None),
-    "trachea": ("air", 0.0012, None),
+    "trachea": ("air", 1.205e-3, None),
     "parasitoid": ("soft tissue", 1.10, None),
 }
-_MEDIA: dict[str, SpecimenMaterial] = {
-    "air": SpecimenMaterial(name="air", density_g_cm3=0.0012),
-    "water": SpecimenMaterial(name="water", density_g_cm3=1.0),
-    "ethanol": SpecimenMaterial(name="ethanol", density_g_cm3=0.789, formula="C2H6O"),
-}
 
 
-def _medium(medium: str | SpecimenMaterial) -> SpecimenMaterial:
-    if isinstance(medium, SpecimenMaterial):
-        return medium
-    if medium not in _MEDIA:
-        raise ConfigError(f"medium = {medium!r} is not allowed: choose from {tuple(_MEDIA)} or a SpecimenMaterial")
-    return _MEDIA[medium]
+def _material(name: str, density_g_cm3: float, display: str | None) -> Material:
+    if display is not None:
+        return compound(name, density_g_cm3=density_g_cm3, name=display)
+    return get_material(name).with_density(density_g_cm3)
+
+
+def _medium(medium: str | Material) -> Material:
+    """The mounting medium: a library name ("ethanol", "water", "air", "agarose", ...) or a Material."""
+    return get_material(medium)
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -382,6 +365,22 @@ _BODY_W = np.array([0.02, 0.10, 0.155, 0.16, 0.15, 0.14, 0.12, 0.08, 0.05, 0.035
 _BODY_V = np.array([0.00, 0.00, 0.00, -0.01, -0.02, -0.02, -0.01, 0.00, 0.00, 0.00, 0.00])
 #: Cross-section magnification of the cartoon hatchling relative to the outline below.
 _STOCKINESS = 1.3
+#: Thickness of the body wall (skin and outer muscle) that covers the inner organs, in units of L.
+_BODY_WALL = 0.02
+# Ellipsoidal organs in painting order: (organ, centre (a, v, w), semi-axes, clipped to the inside of the body
+# wall). The eyes bulge out of the head and are not clipped.
+_FISH_ELLIPSOIDS: tuple[tuple[str, tuple[float, float, float], tuple[float, float, float], bool], ...] = (
+    ("liver", (0.37, -0.075, 0.03), (0.07, 0.075, 0.085), True),
+    ("kidney", (0.46, 0.060, 0.0), (0.11, 0.028, 0.04), True),
+    ("swim_bladder", (0.46, 0.0, 0.0), (0.085, 0.045, 0.06), True),
+    ("heart", (0.27, -0.125, 0.0), (0.05, 0.045, 0.05), True),
+    ("gills", (0.26, -0.03, -0.08), (0.05, 0.07, 0.04), True),
+    ("gills", (0.26, -0.03, 0.08), (0.05, 0.07, 0.04), True),
+    # painted after the spine:
+    ("brain", (0.15, 0.06, 0.0), (0.085, 0.06, 0.05), True),
+    ("eyes", (0.12, 0.0, -0.09), (0.065, 0.065, 0.05), False),
+    ("eyes", (0.12, 0.0, 0.09), (0.065, 0.065, 0.05), False),
+)
 # Spine centre line (dorsal position along the body).
 _SPINE_A = np.array([0.22, 0.40, 0.55, 0.70, 0.85, 0.97])
 _SPINE_V = np.array([0.10, 0.115, 0.10, 0.05, 0.02, 0.0])
@@ -407,6 +406,11 @@ def _paint_fish(
     centre_v = np.interp(a, _BODY_A, _BODY_V).astype(np.float32)
     body = (a >= 0.0) & (a <= 1.0) & (((v - centre_v) / half_h) ** 2 + (w / half_w) ** 2 <= 1.0)
     labels[body] = code["muscle"]
+    # Inner organs stay under the body wall (skin and a layer of muscle).
+    wall = _BODY_WALL
+    inner_h = np.maximum(half_h - wall, 1e-3)
+    inner_w = np.maximum(half_w - wall, 1e-3)
+    inner = body & (((v - centre_v) / inner_h) ** 2 + (w / inner_w) ** 2 <= 1.0)
 
     s_gut = scale["gut"] * float(aniso["gut"][1])
     gut = _tube(
@@ -416,17 +420,9 @@ def _paint_fish(
         centre_w=lambda t: -0.03 * np.sin(np.pi * (t - 0.34) / 0.34),
         radius=lambda t: s_gut * (0.05 - 0.032 * np.clip((t - 0.34) / 0.34, 0.0, 1.0)),
     )  # fmt: skip
-    labels[gut & body] = code["gut"]
-    labels[_ellipsoid(a, v, w, (0.37, -0.075, 0.03), semi("liver", (0.07, 0.075, 0.085))) & body] = code["liver"]
-    labels[_ellipsoid(a, v, w, (0.46, 0.060, 0.0), semi("kidney", (0.11, 0.028, 0.04))) & body] = code["kidney"]
-    labels[_ellipsoid(a, v, w, (0.46, 0.000, 0.0), semi("swim_bladder", (0.085, 0.045, 0.06)))] = code[
-        "swim_bladder"
-    ]
-    labels[_ellipsoid(a, v, w, (0.27, -0.125, 0.0), semi("heart", (0.05, 0.045, 0.05))) & body] = code["heart"]
-    for side in (-1.0, 1.0):
-        gills = _ellipsoid(a, v, w, (0.26, -0.03, side * 0.08), semi("gills", (0.05, 0.07, 0.04)))
-        labels[gills & body] = code["gills"]
-    labels[_ellipsoid(a, v, w, (0.15, 0.06, 0.0), semi("brain", (0.085, 0.06, 0.05))) & body] = code["brain"]
+    labels[gut & inner] = code["gut"]
+    for organ, centre, base, clip in _FISH_ELLIPSOIDS[:6]:
+        labels[_ellipsoid(a, v, w, centre, semi(organ, base)) & (inner if clip else True)] = code[organ]
     s_spine = scale["spine"] * float(aniso["spine"][1])
     spine = _tube(
         a, v, w,
@@ -436,8 +432,8 @@ def _paint_fish(
         radius=lambda t: s_spine * 0.024 * (1.0 + 0.2 * np.cos(2.0 * np.pi * t / 0.04)),
     )  # fmt: skip
     labels[spine & body] = code["spine"]
-    for side in (-1.0, 1.0):  # the eyes bulge out of the head, so they are not clipped to the body
-        labels[_ellipsoid(a, v, w, (0.12, 0.0, side * 0.09), semi("eyes", (0.065, 0.065, 0.05)))] = code["eyes"]
+    for organ, centre, base, clip in _FISH_ELLIPSOIDS[6:]:
+        labels[_ellipsoid(a, v, w, centre, semi(organ, base)) & (inner if clip else True)] = code[organ]
     return labels
 
 
@@ -451,7 +447,7 @@ def fish_phantom(
     shape: Sequence[int] = (64, 64, 64),
     voxel_size_m: float | None = None,
     line: FishLine | None = None,
-    medium: str | SpecimenMaterial = "ethanol",
+    medium: str | Material = "ethanol",
     random_pose: bool = True,
     rng: RngLike = None,
 ) -> Specimen:
@@ -467,7 +463,8 @@ def fish_phantom(
     line
         The fish line (systematic organ sizes and contrasts, within-line spread); default :class:`FishLine()`.
     medium
-        Mounting medium, label 0: ``"ethanol"`` (fixed specimens), ``"water"``, ``"air"`` or a material.
+        Mounting medium, label 0: a library name (``"ethanol"`` for fixed specimens, ``"water"``,
+        ``"agarose"``, ``"air"``) or a :class:`~xrai.physics.materials.Material`.
     random_pose
         Draw a random roll about ``z`` (0–2π), tilt (up to 0.1 rad), bend and shift (up to 2 voxels); if
         ``False`` the fish is straight, centred, with its back towards ``-y``.
@@ -478,7 +475,7 @@ def fish_phantom(
     Returns
     -------
     Specimen
-        Labels ``[z, y, x]`` (values index :data:`FISH_LABELS`), one :class:`SpecimenMaterial` per label, and the
+        Labels ``[z, y, x]`` (values index :data:`FISH_LABELS`), one material per label, and the
         truth (``organ_scale`` of the line, ``body_length_m``, ``pose``).
 
     Notes
@@ -519,7 +516,9 @@ def fish_phantom(
             "shift_x_vox": 2.0 * (2.0 * pose_draw[5] - 1.0),
         }
     else:
-        pose = dict.fromkeys(("roll_rad", "tilt_rad", "tilt_direction_rad", "bend", "shift_y_vox", "shift_x_vox"), 0.0)
+        pose = dict.fromkeys(
+            ("roll_rad", "tilt_rad", "tilt_direction_rad", "bend", "shift_y_vox", "shift_x_vox"), 0.0
+        )
 
     body_length_m = line.body_length_m * length_factor
     length_vox = body_length_m / voxel_size_m
@@ -541,9 +540,9 @@ def fish_phantom(
 
     materials = [_medium(medium)]
     for i, organ in enumerate(FISH_ORGANS):
-        name, density, formula = _FISH_MATERIALS[organ]
+        name, density, display = _FISH_MATERIALS[organ]
         factor = line.density_scale.get(organ, 1.0) * (1.0 + line.density_cv * float(density_eps[i]))
-        materials.append(SpecimenMaterial(name=name, density_g_cm3=density * max(factor, 0.5), formula=formula))
+        materials.append(_material(name, density * max(factor, 0.5), display))
     return Specimen(
         labels=labels,
         label_names=FISH_LABELS,
@@ -578,7 +577,9 @@ def fish_cohort(
         voxel_size_m = lines[0].body_length_m / (0.85 * _check_shape(shape)[0])
     seeds = as_rng(rng).spawn(len(lines) * n_per_line)
     return [
-        fish_phantom(shape=shape, voxel_size_m=voxel_size_m, line=line, rng=seeds[i * n_per_line + j], **kwargs)
+        fish_phantom(
+            shape=shape, voxel_size_m=voxel_size_m, line=line, rng=seeds[i * n_per_line + j], **kwargs
+        )
         for i, line in enumerate(lines)
         for j in range(n_per_line)
     ]
@@ -590,7 +591,7 @@ def pupa_phantom(
     voxel_size_m: float | None = None,
     parasitoid: bool = False,
     config: PupaConfig | None = None,
-    medium: str | SpecimenMaterial = "air",
+    medium: str | Material = "air",
     rng: RngLike = None,
 ) -> Specimen:
     """A procedural insect pupa (fly puparium), optionally with a parasitoid wasp larva inside.
@@ -692,9 +693,8 @@ def pupa_phantom(
 
     materials = [_medium(medium)]
     for i, name in enumerate(PUPA_LABELS[1:], start=1):
-        material, density, formula = _PUPA_MATERIALS[name]
-        factor = 1.0 + 0.01 * float(density_eps[i])
-        materials.append(SpecimenMaterial(name=material, density_g_cm3=density * factor, formula=formula))
+        material, density, display = _PUPA_MATERIALS[name]
+        materials.append(_material(material, density * (1.0 + 0.01 * float(density_eps[i])), display))
     return Specimen(
         labels=labels,
         label_names=PUPA_LABELS,
@@ -711,50 +711,25 @@ def pupa_phantom(
 # Contrast tables
 # --------------------------------------------------------------------------------------------------------------
 
-# Our material names -> NIST compound names in xraylib.
-_XRAYLIB_NAMES = {
-    "soft tissue": "Tissue, Soft (ICRP)",
-    "cortical bone": "Bone, Cortical (ICRP)",
-    "air": "Air, Dry (near sea level)",
-    "water": "Water, Liquid",
-    "adipose tissue": "Adipose Tissue (ICRP)",
-    "pmma": "Polymethyl Methacrylate (Lucite, Perspex)",
-    "muscle": "Muscle, Skeletal",
-    "brain": "Brain (ICRP)",
-    "blood": "Blood (ICRP)",
-}
 
-
-def _mass_attenuation_cm2_g(material: SpecimenMaterial, energy_kev: float) -> float:
-    import xraylib
-
-    key = material.name.lower()
-    try:
-        if material.formula is not None:
-            return float(xraylib.CS_Total_CP(material.formula, energy_kev))
-        if key in _XRAYLIB_NAMES:
-            return float(xraylib.CS_Total_CP(_XRAYLIB_NAMES[key], energy_kev))
-        return float(xraylib.CS_Total_CP(material.name, energy_kev))
-    except ValueError as exc:
-        raise MaterialError(
-            f"material {material.name!r} is not known to xraylib: give a formula or one of {tuple(_XRAYLIB_NAMES)}"
-        ) from exc
-
-
-def label_densities_g_cm3(materials: Sequence[SpecimenMaterial]) -> npt.NDArray[np.float64]:
+def label_densities_g_cm3(materials: Sequence[Material]) -> npt.NDArray[np.float64]:
     """Mass density (g/cm³) of each label, indexed by label value."""
     return np.array([m.density_g_cm3 for m in materials], dtype=np.float64)
 
 
-def label_attenuation_1_m(materials: Sequence[SpecimenMaterial], *, energy_kev: float) -> npt.NDArray[np.float64]:
+def label_attenuation_1_m(materials: Sequence[Material], *, energy_kev: float) -> npt.NDArray[np.float64]:
     """Linear attenuation coefficient μ (1/m) of each label at ``energy_kev``, indexed by label value.
 
     Notes
     -----
-    ``μ = ρ · (μ/ρ)(E)``, with the total mass attenuation coefficient (coherent + incoherent + photoelectric)
-    from xraylib's compound tables (Schoonjans et al. 2011, https://doi.org/10.1016/j.sab.2011.09.011).
+    ``μ = ρ · (μ/ρ)(E)`` with the total mass attenuation coefficient (photo-absorption + coherent + incoherent)
+    from :meth:`xrai.physics.materials.Material.linear_attenuation_per_m` (xraylib).
     """
-    check_range("energy_kev", energy_kev, low=1.0, high=500.0, unit="keV")
-    return np.array(
-        [m.density_g_cm3 * _mass_attenuation_cm2_g(m, energy_kev) * 100.0 for m in materials], dtype=np.float64
-    )
+    check_range("energy_kev", energy_kev, low=1.0, high=150.0, unit="keV")
+    return np.array([float(m.linear_attenuation_per_m(energy_kev)) for m in materials], dtype=np.float64)
+
+
+def label_deltas(materials: Sequence[Material], *, energy_kev: float) -> npt.NDArray[np.float64]:
+    """Refractive index decrement δ of each label at ``energy_kev`` (what a phase-retrieved scan shows)."""
+    check_range("energy_kev", energy_kev, low=1.0, high=150.0, unit="keV")
+    return np.array([float(m.delta(energy_kev)) for m in materials], dtype=np.float64)
