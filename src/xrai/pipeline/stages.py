@@ -49,8 +49,8 @@ class Stage:
         Keyword parameters (JSON-able: numbers, strings, lists, dicts); part of the key.
     version
         Bump when the implementation changes its results, so stored outputs are not reused.
-    store_arrays
-        Store the output arrays in the knowledge base (off for large intermediate arrays that are cheap to redo).
+    kind
+        The knowledge-base kind of the stored output (``"dataset.volume"``, ``"dataset.segmentation"``...).
     """
 
     name: str
@@ -58,7 +58,7 @@ class Stage:
     inputs: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     version: str = "1"
-    store_arrays: bool = True
+    kind: str = "dataset"
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
