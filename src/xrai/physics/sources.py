@@ -472,11 +472,10 @@ class Undulator:
               x = \\frac{nK^2}{4(1+K^2/2)}
 
     (= 1.744·10¹⁴ N² E² I F_n(K) photons/s/mrad²/0.1 %bw). Each line has the single-electron, finite-N shape
-    sinc²(πnN(E/E_n − 1)); even harmonics vanish on axis.
+    sinc²(πnN(E/E_n − 1)) in photons per unit energy; even harmonics vanish on axis.
 
     Approximations: filament beam (no emittance, no energy spread, which broaden and lower real lines), ideal
-    sinusoidal field, far field, on axis; F_n and 1/E held constant across each line when integrating over
-    a bin. The flux density per m² applies to a field of view inside the central cone,
+    sinusoidal field, far field, on axis; F_n held at its value at E_n across each line. The flux density per m² applies to a field of view inside the central cone,
     R·√(λ/2L) with L = Nλ_u.
     """
 
@@ -540,14 +539,19 @@ class Undulator:
         return [n for n in range(1, top + 1, 2)]
 
     def on_axis_flux_density(self, energies_kev: ArrayLike) -> NDArray[np.float64]:
-        """On-axis d²F/dΩ(E) in photons/s/mrad²/0.1 %bw: Σₙ peakₙ · sinc²(πnN(E/Eₙ − 1)), float64."""
+        """On-axis d²F/dΩ(E) in photons/s/mrad²/0.1 %bw: Σₙ peakₙ · (E/Eₙ) · sinc²(πnN(E/Eₙ − 1)), float64.
+
+        The line shape sinc² is that of the photon number per unit energy (hence E/Eₙ per 0.1 %bw), which
+        makes :meth:`spectrum` its exact bin integral.
+        """
         energies = np.asarray(energies_kev, dtype=np.float64)
         if np.any(~np.isfinite(energies)) or np.any(energies <= 0):
             raise ConfigError(f"energies_kev = {np.ravel(energies)[:5].tolist()} must be finite and > 0 keV")
         total = np.zeros_like(energies)
         for n in self._harmonics(float(energies.max(initial=0.0))):
             e_n = self.harmonic_energy_kev(n)
-            total += self.peak_flux_density(n) * np.sinc(n * self.n_periods * (energies / e_n - 1.0)) ** 2
+            line = np.sinc(n * self.n_periods * (energies / e_n - 1.0)) ** 2
+            total += self.peak_flux_density(n) * (energies / e_n) * line
         return total
 
     def spectrum(self, energies_kev: ArrayLike, *, bin_widths_kev: ArrayLike | None = None) -> Spectrum:
