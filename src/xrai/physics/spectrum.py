@@ -42,10 +42,13 @@ KEV_TO_J = 1.602_176_634e-16
 
 
 def bin_widths(energies_kev: ArrayLike) -> NDArray[np.float64]:
-    """Bin widths (keV) for bin centres: the distance between the midpoints to the neighbours.
+    """Default bin widths (keV) for bin centres: bins centred on them that neither overlap nor leave gaps on
+    a uniform grid.
 
-    The first and last bins are symmetric about their centres (width = distance to the one neighbour), so a
-    uniform grid gets uniform widths. A single energy has no defined width: :class:`ConfigError`.
+    Each bin reaches half-way to its *nearer* neighbour on both sides, so on a uniform grid the width is the
+    step; on a non-uniform grid the bins stay centred and disjoint (with gaps where the step changes; give
+    ``bin_widths_kev`` explicitly there if the bins should tile). A single energy has no defined width:
+    :class:`ConfigError`.
     """
     centres = _check_centres(energies_kev)
     if centres.size == 1:
@@ -53,11 +56,9 @@ def bin_widths(energies_kev: ArrayLike) -> NDArray[np.float64]:
             f"energies_kev = {centres.tolist()} is a single energy: give bin_widths_kev explicitly"
         )
     gaps = np.diff(centres)
-    widths = np.empty_like(centres)
-    widths[1:-1] = 0.5 * (gaps[:-1] + gaps[1:])
-    widths[0] = gaps[0]
-    widths[-1] = gaps[-1]
-    return widths
+    left = np.concatenate([gaps[:1], gaps])
+    right = np.concatenate([gaps, gaps[-1:]])
+    return np.minimum(left, right)
 
 
 def bin_edges(energies_kev: ArrayLike, bin_widths_kev: ArrayLike | None = None) -> NDArray[np.float64]:
