@@ -62,7 +62,7 @@ def _run(
     caption = "flux density at the sample in photons/s/mm² per energy bin"
     if per_pixel is not None:
         caption += f"; photons per {pixel_size} pixel in {exposure} behind the filters"
-    table = Table(title=f"{beamline.name}: {before.name}; filters: {filters}", caption=caption)
+    table = Table(title=f"preset {beamline.name!r}", caption=caption)
     table.add_column("E keV", justify="right", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)
     table.add_column("after", justify="right", no_wrap=True)
@@ -85,6 +85,8 @@ def _run(
         total_row.append(f"{per_pixel.sum():.4g}")
     table.add_row(*total_row, style="bold")
     console = Console()
+    console.print(f"source: {before.name}", soft_wrap=True)
+    console.print(f"filters: {filters}", soft_wrap=True)
     console.print(table)
     console.print(
         f"mean energy {before.mean_energy_kev:.2f} keV → {after.mean_energy_kev:.2f} keV; "
