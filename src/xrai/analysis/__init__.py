@@ -1,1 +1,86 @@
-"""xrai.analysis."""
+"""xrai.analysis: measuring segmented specimens and comparing groups of them.
+
+- :mod:`xrai.analysis.morphometrics`: per-structure volume, surface, centroid, principal axes, intensity,
+  sphericity; tables as lists of dicts, CSV / Parquet.
+- :mod:`xrai.analysis.group_stats`: per-feature group tests with Benjamini–Hochberg FDR control, effect sizes,
+  PCA, box-plot and PCA-scatter PNGs.
+
+Public names load lazily on first attribute access (``import xrai.analysis`` imports neither scipy nor
+scikit-image). To export a new name, add one line to :data:`_LAZY`.
+
+Examples
+--------
+>>> import numpy as np
+>>> import xrai.analysis as xa
+>>> labels = np.zeros((20, 20, 20), dtype=np.uint8); labels[5:15, 5:15, 5:15] = 1
+>>> xa.measure_labels(labels, voxel_size_m=1e-6)[0]["voxel_count"]
+1000
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> submodule of xrai.analysis that defines it.
+_LAZY: dict[str, str] = {
+    # morphometrics
+    "MORPHOMETRIC_FEATURES": "morphometrics",
+    "measure_labels": "morphometrics",
+    "read_csv": "morphometrics",
+    "wide_features": "morphometrics",
+    "write_csv": "morphometrics",
+    "write_parquet": "morphometrics",
+    # group statistics
+    "PCAResult": "group_stats",
+    "benjamini_hochberg": "group_stats",
+    "compare_groups": "group_stats",
+    "hedges_g": "group_stats",
+    "numeric_features": "group_stats",
+    "plot_feature_boxes": "group_stats",
+    "plot_pca": "group_stats",
+    "principal_components": "group_stats",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:  # for type checkers and IDEs; keep in step with _LAZY.
+    from xrai.analysis.group_stats import (  # noqa: F401
+        PCAResult,
+        benjamini_hochberg,
+        compare_groups,
+        hedges_g,
+        numeric_features,
+        plot_feature_boxes,
+        plot_pca,
+        principal_components,
+    )
+    from xrai.analysis.morphometrics import (  # noqa: F401
+        MORPHOMETRIC_FEATURES,
+        measure_labels,
+        read_csv,
+        wide_features,
+        write_csv,
+        write_parquet,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f"xrai.analysis.{module}"), name)
+        globals()[name] = value
+        return value
+    if name.isidentifier() and not name.startswith("__"):
+        try:
+            return importlib.import_module(f"xrai.analysis.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"xrai.analysis.{name}":
+                raise
+    raise AttributeError(f"module 'xrai.analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    import pkgutil
+
+    return sorted({*__all__, *(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))})
