@@ -242,7 +242,8 @@ class Material:
     def _property(self, energies_kev: ArrayLike, index: int) -> NDArray[np.float64]:
         energies = _check_energies(energies_kev)
         table = _material_table(self._composition_key(), energies.tobytes(), energies.shape)
-        return table[index].copy()
+        result: NDArray[np.float64] = table[index].copy()
+        return result
 
 
 _KIND_INDEX = {"total": 2, "photo": 3}

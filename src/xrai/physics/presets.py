@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from xrai.errors import ConfigError
 from xrai.physics.filters import Filter, Optic, apply_filters
+from xrai.physics.materials import get_material
 from xrai.physics.sources import BendingMagnet, Source, energy_grid
 from xrai.physics.spectrum import Spectrum
 
@@ -94,7 +95,7 @@ def seed_beamline() -> Beamline:
         name="seed",
         source=source,
         energies_kev=tuple(energy_grid(8.0, 30.0, 1.0).tolist()),
-        filters=(Filter(material="al", thickness_m=0.7e-3),),
+        filters=(Filter(material=get_material("Al"), thickness_m=0.7e-3),),
         description=(
             "Seed beamline (source document): 2.5 GeV ring, 1.5 T bending magnet, 106 mA, white beam, "
             "8-30 keV in 1 keV steps, 0.7 mm Al. Assumed: sample 30 m from the source, source 503 x 142 um "

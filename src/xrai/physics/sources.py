@@ -699,7 +699,10 @@ class Monochromatic:
             renormalise = False
         centres, widths, low, high = _edges(energies_kev, bin_widths_kev)
         sigma = self.fwhm_kev / (2 * math.sqrt(2 * math.log(2)))
-        cdf = lambda e: 0.5 * (1 + erf((e - self.energy_kev) / (math.sqrt(2) * sigma)))  # noqa: E731
+
+        def cdf(energy: NDArray[np.float64]) -> NDArray[np.float64]:
+            return np.asarray(0.5 * (1 + erf((energy - self.energy_kev) / (math.sqrt(2) * sigma))))
+
         fractions = cdf(high) - cdf(low)
         if renormalise:
             fractions = fractions / fractions.sum()

@@ -58,7 +58,8 @@ def bin_widths(energies_kev: ArrayLike) -> NDArray[np.float64]:
     gaps = np.diff(centres)
     left = np.concatenate([gaps[:1], gaps])
     right = np.concatenate([gaps, gaps[-1:]])
-    return np.minimum(left, right)
+    widths: NDArray[np.float64] = np.minimum(left, right)
+    return widths
 
 
 def bin_edges(energies_kev: ArrayLike, bin_widths_kev: ArrayLike | None = None) -> NDArray[np.float64]:
@@ -225,7 +226,8 @@ class Spectrum:
         total = self.photons_per_s_m2.sum()
         if not total > 0:
             raise DataError(f"spectrum {self.name!r} has no photons: cannot normalise its weights")
-        return self.photons_per_s_m2 / total
+        weights: NDArray[np.float64] = self.photons_per_s_m2 / total
+        return weights
 
     def photons_per_pixel(
         self, *, pixel_size_m: float | tuple[float, float], exposure_s: float
