@@ -475,7 +475,10 @@ def _fraction(value: Any, component: Any, name: str) -> float:
 # --------------------------------------------------------------------------------------------------------------
 
 _XRAYLIB_DENSITY = "density: xraylib ElementDensity (CRC Handbook)"
-_MARTIN_KOCH = "density: Martin & Koch 2006, doi:10.1107/S0909049506000550, Table 1; dopant neglected"
+_MARTIN_KOCH = (
+    "literature density of the single crystal (cf. the scintillator overview of Martin & Koch 2006, "
+    "doi:10.1107/S0909049506000550); the activator (< 1-2 %) is neglected"
+)
 
 #: (Material, aliases). Lookups ignore case, and spaces, '-' and '_' are the same.
 _BUILTIN: tuple[tuple[Material, tuple[str, ...]], ...] = (
@@ -554,7 +557,7 @@ _BUILTIN: tuple[tuple[Material, tuple[str, ...]], ...] = (
     ),
     (
         Material(name="LSO:Tb", density_g_cm3=7.4, formula="Lu2SiO5",
-                 reference="LSO:Tb thin-film scintillator (Lu2SiO5), density 7.4 g/cm³; " + _MARTIN_KOCH),
+                 reference="LSO:Tb thin-film scintillator (Lu2SiO5), density 7.4 g/cm³, " + _MARTIN_KOCH),
         ("lso", "lu2sio5", "lso_tb"),
     ),
     (
