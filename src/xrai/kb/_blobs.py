@@ -3,7 +3,10 @@
 A blob is written to ``<root>/<h[:2]>/<h>.<t>.<r>`` where ``h`` is its BLAKE3 content hash, ``t`` the write time
 (hex seconds) and ``r`` a random tag. The catalogue's ``blobs`` table says which copy is *the* blob of a hash;
 every write goes to a fresh path, so a writer never touches files a concurrent deleter may be removing, and a
-crash mid-write leaves only an unreferenced copy that :meth:`BlobStore.orphans` finds once it is old enough.
+crash mid-write leaves only an unreferenced copy that :meth:`BlobStore.paths` lists for garbage collection.
+
+Every chunk is written, even one equal to the fill value: Zarr would otherwise skip a chunk of ``-0.0`` (equal to
+the fill value ``0.0``) and read it back as ``+0.0``, changing the bits and the content hash.
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ class BlobStore:
         path = self.new_path(digest)
         target = zarr.create_array(
             store=self.zarr_store, name=path, shape=shape, dtype=dtype, chunks=chunks if shape else (),
-            attributes={"xrai_hash": digest}, config={"write_empty_chunks": False},
+            attributes={"xrai_hash": digest}, config={"write_empty_chunks": True},
         )  # fmt: skip
         if not shape:
             target[()] = np.asarray(array[()], dtype=dtype)

@@ -11,6 +11,9 @@ revision; on PostgreSQL an advisory lock serialises processes that open a fresh 
 
 from __future__ import annotations
 
+import decimal
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +52,26 @@ def make_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=dumps_exact)
+
+
+def dumps_exact(value: Any) -> str:
+    """JSON text whose floats keep a decimal point and no exponent.
+
+    PostgreSQL's JSONB stores numbers as ``numeric``, which keeps the scale written but turns ``2.5e+16`` into
+    ``25000000000000000``, which Python then reads back as an *int*. Writing ``25000000000000000.0`` keeps the
+    value a float, bit for bit (the decimal expansion of the shortest repr round-trips).
+    """
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps_exact(v) for v in value) + "]"
+    if isinstance(value, float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} cannot be stored in JSON")
+        text = format(decimal.Decimal(repr(value)), "f")
+        return text if "." in text else text + ".0"
+    return json.dumps(value)
 
 
 @contextmanager
