@@ -128,7 +128,7 @@ def test_bad_item_fields_name_the_field(kb: KnowledgeBase) -> None:
         kb.put(kind="Dataset", name="x")
     with pytest.raises(ConfigError, match="name = ''"):
         kb.put(kind="dataset", name="")
-    with pytest.raises(ConfigError, match="array name '../x'"):
+    with pytest.raises(ConfigError, match=r"array name '\.\./x'"):
         kb.put(kind="dataset", name="x", arrays={"../x": np.zeros(2)})
     with pytest.raises(NotFoundError, match="do not exist"):
         kb.put(kind="dataset", name="x", inputs=["0" * 26])
