@@ -80,7 +80,7 @@ def transmission(
     Examples
     --------
     >>> round(float(transmission("Al", 20.0, thickness_m=0.7e-3)), 3)
-    0.52
+    0.522
     """
     mat = get_material(material)
     thickness = check_range("thickness_m", thickness_m, low=0.0, unit="m")

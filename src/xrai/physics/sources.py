@@ -34,7 +34,7 @@ Examples
 --------
 >>> bm = BendingMagnet(ring_energy_gev=2.5, field_t=1.5, current_a=0.106, distance_m=30.0)
 >>> round(bm.critical_energy_kev, 2)
-6.24
+6.23
 >>> s = bm.spectrum(energy_grid(8.0, 30.0, 1.0))
 >>> s.n_bins
 23
