@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xrai.errors import ConfigError, DataError
 from xrai.physics.spectrum import KEV_TO_J, Spectrum, bin_edges, bin_widths, load_spectrum
@@ -87,3 +89,20 @@ def test_bad_spectra_name_the_value() -> None:
         Spectrum.from_table([10.0, 20.0], [0.0, 0.0]).weights()
     with pytest.raises(DataError, match="does not exist"):
         load_spectrum("/nonexistent/spectrum.csv")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.floats(min_value=0.0, max_value=1e15), min_size=2, max_size=20),
+    step=st.floats(min_value=0.05, max_value=2.0),
+    new_step=st.floats(min_value=0.05, max_value=5.0),
+)
+def test_rebinning_onto_a_covering_grid_conserves_photons(
+    counts: list[float], step: float, new_step: float
+) -> None:
+    energies = 10.0 + step * np.arange(len(counts))
+    s = Spectrum.from_table(energies, counts)
+    low, high = s.edges_kev[0, 0], s.edges_kev[1, -1]
+    n_new = int(np.ceil((high - low) / new_step))
+    new = s.rebinned(low + new_step * (np.arange(n_new) + 0.5), bin_widths_kev=new_step)
+    assert new.total_photons_per_s_m2 == pytest.approx(s.total_photons_per_s_m2, rel=1e-9, abs=1e-3)

@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -437,9 +437,3 @@ def load_spectrum(
         )
     except ConfigError as exc:
         raise DataError(f"spectrum file {str(file)!r}: {exc}") from None
-
-
-def _as_spectrum(value: Any) -> Spectrum:
-    if not isinstance(value, Spectrum):
-        raise ConfigError(f"spectrum = {value!r} is not a Spectrum")
-    return value
