@@ -27,7 +27,7 @@ from xrai.physics.materials import (
 
 ENERGIES = np.array([1.0, 1.5, 5.0, 8.048, 15.0, 20.0, 33.0, 60.0, 100.0, 150.0])
 FORMULA_MATERIALS = ["PMMA", "water", "paraffin_wax", "ethanol", "Al", "Si", "Cu", "W", "Au", "LSO:Tb",
-                     "LuAG:Ce", "YAG:Ce", "GGG", "CdWO4"]  # fmt: skip
+                     "LuAG:Ce", "YAG:Ce", "GGG", "CdWO4", "CsI:Tl", "kapton"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FORMULA_MATERIALS)

@@ -576,6 +576,16 @@ _BUILTIN: tuple[tuple[Material, tuple[str, ...]], ...] = (
         ("ggg:eu", "ggg:tb", "gd3ga5o12"),
     ),
     (
+        Material(name="CsI:Tl", density_g_cm3=4.51, formula="CsI",
+                 reference="CsI:Tl scintillator (CsI), " + _MARTIN_KOCH),
+        ("csi", "csi_tl"),
+    ),
+    (
+        Material(name="kapton", density_g_cm3=1.42, formula="C22H10N2O5",
+                 reference="Kapton polyimide film (windows), NIST 'Kapton Polyimide Film', 1.42 g/cm³"),
+        ("polyimide",),
+    ),
+    (
         Material(name="CdWO4", density_g_cm3=7.9, formula="CdWO4",
                  reference="CdWO4 (CWO) scintillator, " + _MARTIN_KOCH),
         ("cwo",),
