@@ -25,8 +25,10 @@ from xrai.physics.detector.chain import (
     apply_detector_blur,
     conversion_gain,
     detect,
+    detect_light,
     detector_otf,
     detector_psf,
+    light_weights,
     mean_counts,
 )
 from xrai.physics.detector.optics import (
@@ -72,6 +74,7 @@ __all__ = [
     "conversion_gain",
     "defocus_mtf",
     "detect",
+    "detect_light",
     "detector_otf",
     "detector_psf",
     "diffraction_mtf",
@@ -80,6 +83,7 @@ __all__ = [
     "get_detector",
     "ideal_detector",
     "koch_resolution_m",
+    "light_weights",
     "make_pixel_maps",
     "mean_counts",
     "pco_dimax",

@@ -56,8 +56,10 @@ __all__ = [
     "apply_detector_blur",
     "conversion_gain",
     "detect",
+    "detect_light",
     "detector_otf",
     "detector_psf",
+    "light_weights",
     "mean_counts",
 ]
 
@@ -475,19 +477,107 @@ def detect(
         absorbed = values * absorbed_per_incident[0]
         mean_light = absorbed * per_quantum[0]
         second = absorbed * per_quantum[0] ** 2
-    weights = _mean_weights(values, has_energy_axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gain = np.where(mean_light > 0, second / mean_light, 0.0)
+    return detect_light(
+        mean_light,
+        detector,
+        quantum_gain=gain,
+        exposure_s=exposure_s,
+        rng=rng,
+        pixel_maps=pixel_maps,
+        extra_electrons=extra_electrons,
+        noise=noise,
+        energies_kev=energies,
+        spectrum_weights=_mean_weights(values, has_energy_axis),
+        dtype=dtype,
+    )
+
+
+def light_weights(
+    detector: Detector, energies_kev: npt.ArrayLike, photons_per_pixel: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Per-energy weights of the detected light and the effective quantum gain, for :func:`detect_light`.
+
+    Parameters
+    ----------
+    detector
+        The detector.
+    energies_kev
+        Energies (keV).
+    photons_per_pixel
+        Incident X-ray photons per pixel per energy in one exposure (the flat field).
+
+    Returns
+    -------
+    weights, quantum_gain
+        ``weights[E]`` = visible photons reaching the camera per pixel from energy E for a transmission of 1
+        (N_E η_E G_E); a polychromatic intensity image weighted by them (``Σ_E weights[E] I_E``) is the light
+        image :func:`detect_light` takes. ``quantum_gain`` = Σ N η G² / Σ N η G, the effective light per
+        absorbed quantum of the incident spectrum (beam hardening by the sample changes it by a few %, which
+        only affects the noise variance).
+    """
+    energies = _energies(energies_kev)
+    photons = np.asarray(photons_per_pixel, dtype=np.float64).reshape(-1)
+    if photons.shape != energies.shape:
+        raise ConfigError(f"photons_per_pixel has shape {photons.shape}, expected {energies.shape}")
+    gains = conversion_gain(detector, energies)
+    absorbed = photons * gains["absorbed"]
+    weights = absorbed * gains["light_per_quantum"]
+    total = float(weights.sum())
+    gain = float(np.sum(weights * gains["light_per_quantum"]) / total) if total > 0 else 0.0
+    return np.asarray(weights, dtype=np.float64), gain
+
+
+def detect_light(
+    light: npt.ArrayLike,
+    detector: Detector,
+    *,
+    quantum_gain: float | npt.ArrayLike,
+    exposure_s: float,
+    rng: RngLike,
+    pixel_maps: PixelMaps | None = None,
+    extra_electrons: npt.ArrayLike | None = None,
+    noise: bool = True,
+    energies_kev: npt.ArrayLike | None = None,
+    spectrum_weights: npt.ArrayLike | None = None,
+    frame_rate_hz: float | None = None,
+    dtype: Any = None,
+) -> npt.NDArray[Any]:
+    """One detected frame from the *mean light* image (the second half of :func:`detect`).
+
+    Parameters
+    ----------
+    light
+        Mean visible photons reaching the camera per pixel, before the optical blur, (rows, cols): Σ_E N_E η_E G_E
+        (see :func:`light_weights`).
+    quantum_gain
+        Mean visible photons at the camera per absorbed X-ray quantum (a number or a map): the X-ray quanta are
+        drawn as Poisson(light / gain), each giving ``gain`` photons on average.
+    energies_kev, spectrum_weights
+        Spectrum for the emission-depth profile of the blur (default 20 keV).
+    exposure_s, rng, pixel_maps, extra_electrons, noise, frame_rate_hz, dtype
+        As in :func:`detect`.
+    """
+    if frame_rate_hz is not None:
+        check_frame_timing(detector.camera, exposure_s=exposure_s, frame_rate_hz=frame_rate_hz)
+    mean_light = np.asarray(light, dtype=np.float64)
+    if np.any(mean_light < 0) or not np.all(np.isfinite(mean_light)):
+        raise ConfigError("light must be finite and >= 0")
+    gain = np.asarray(quantum_gain, dtype=np.float64)
+    if np.any(gain < 0):
+        raise ConfigError("quantum_gain must be >= 0")
     generator = as_rng(rng)
     if noise:
         with np.errstate(invalid="ignore", divide="ignore"):
-            quanta_mean = np.where(second > 0, mean_light**2 / second, 0.0)
-            gain = np.where(mean_light > 0, second / mean_light, 0.0)
-        light = np.asarray(generator.poisson(quanta_mean) * gain, dtype=np.float64)
+            quanta_mean = np.where(gain > 0, mean_light / gain, 0.0)
+        values = np.asarray(generator.poisson(quanta_mean) * gain, dtype=np.float64)
     else:
-        light = np.asarray(mean_light, dtype=np.float64)
-    light = apply_detector_blur(light, detector, energies_kev=energies, weights=weights)
-    light = np.clip(light, 0.0, None)  # ringing of the disk OTF must not make negative photon numbers
+        values = mean_light
+    blurred = apply_detector_blur(values, detector, energies_kev=energies_kev, weights=spectrum_weights)
+    blurred = np.clip(blurred, 0.0, None)  # ringing of the disk OTF must not make negative photon numbers
     return camera_readout(
-        light,
+        blurred,
         detector.camera,
         exposure_s=exposure_s,
         rng=generator,
