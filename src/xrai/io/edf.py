@@ -57,6 +57,7 @@ def read_edf(path: str | os.PathLike[str], frame: int = 0) -> np.ndarray:
         with fabio.open(p) as img:
             if not 0 <= frame < img.nframes:
                 raise DataError(f"{p}: frame {frame} requested, the file has {img.nframes}")
+            _check_complete(img, frame, p)
             data = np.asarray(img.data if frame == 0 else img.getframe(frame).data)
     except DataError:
         raise
@@ -65,6 +66,23 @@ def read_edf(path: str | os.PathLike[str], frame: int = 0) -> np.ndarray:
     if data.ndim != 2:
         raise DataError(f"{p}: EDF frame {frame} has shape {data.shape}; expected a 2-D image")
     return data
+
+
+def _check_complete(img: Any, frame: int, path: str) -> None:
+    """fabio pads a truncated data block with zeros (and only logs it): compare the block's end to the file size."""
+    frames = getattr(img, "_frames", None)
+    if not frames or frame >= len(frames):
+        return
+    block = frames[frame]
+    start, size = getattr(block, "start", None), getattr(block, "blobsize", None)
+    if start is None or size is None:
+        return
+    file_size = os.path.getsize(path)
+    if int(start) + int(size) > file_size:
+        raise DataError(
+            f"{path}: truncated EDF file: frame {frame} needs bytes {start}..{int(start) + int(size)}, "
+            f"the file has {file_size}"
+        )
 
 
 def _edf_shape(path: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
