@@ -29,6 +29,7 @@ voxel volumes to it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -38,7 +39,7 @@ import numpy.typing as npt
 
 from xrai._backend import as_rng
 from xrai._typing import RngLike
-from xrai.errors import ConfigError, check_range
+from xrai.errors import ConfigError, XraiWarning, check_range
 from xrai.physics.detector import (
     Detector,
     PixelMaps,
@@ -483,13 +484,19 @@ def weighted_intensity(
     """
     from xrai.physics.propagation import polychromatic_intensity
 
-    maps = {str(key): np.asarray(value) for key, value in thickness_m.items()}
-    if not maps:
+    if not thickness_m:
         raise ConfigError("thickness_m is empty: the sample has no material")
+    maps: dict[str, npt.NDArray[Any]] = {}
+    materials: dict[str, Any] = {}
+    for i, (key, value) in enumerate(thickness_m.items()):
+        name = key if isinstance(key, str) else f"material{i}"  # a Material object keys its own map
+        maps[name] = np.asarray(value)
+        materials[name] = key
     blurred = max(propagation.source_size_m) > 0 and propagation.distance_m > 0
     return np.asarray(
         polychromatic_intensity(
             maps,
+            materials,
             energies_kev=np.atleast_1d(np.asarray(energies_kev, dtype=np.float64)),
             weights=weights,
             distance_m=propagation.distance_m,
@@ -732,6 +739,7 @@ def iter_frames(
     record["sub_frames"] = n_sub
     drift_rate = np.asarray(imperfections.drift_px_per_s)
     walk = np.zeros(2)
+    reported: set[type[Warning]] = set()
     for index in range(plan.n_frames):
         key = int(plan.image_key[index])
         t0 = float(plan.times_s[index])
@@ -763,7 +771,9 @@ def iter_frames(
                 rng=profile_seed,
             )
             if key == IMAGE_KEY_PROJECTION and sample is not None:
-                behind = _projection_intensity(
+                behind = _reporting_once(
+                    reported,
+                    _projection_intensity,
                     sample,
                     plan=plan,
                     index=index,
@@ -802,6 +812,25 @@ def iter_frames(
             counts=counts,
             transmission=transmission,
         )
+
+
+def _reporting_once(
+    reported: set[type[Warning]], function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """Call ``function``; re-emit each category of xrai warning it raises only the first time in a scan."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*args, **kwargs)
+    for item in caught:
+        category = item.category
+        if issubclass(category, XraiWarning) and category in reported:
+            continue
+        reported.add(category)
+        message = str(item.message)
+        if issubclass(category, XraiWarning):
+            message += " (reported once per scan; other frames may have the same problem)"
+        warnings.warn(message, category, stacklevel=4)
+    return result
 
 
 def _projection_intensity(
