@@ -46,6 +46,8 @@ Method = Literal["registration", "quality", "auto"]
 _REGISTRATION_ROWS = 64
 #: Gaussian smoothing (pixels) of the signals before their correlation.
 _SMOOTH_PX = 1.0
+#: The coarsest binning of the quality search keeps at least this many columns.
+_MIN_BINNED_COLS = 64
 #: Sinogram rows (angles) used by the quality search at most (evenly sub-sampled beyond).
 _QUALITY_ANGLES = 720
 
@@ -278,32 +280,40 @@ def _find_by_quality(
     else:
         r0, r1 = _band(shape[1], row, 1)
         sinogram = _get(data, (slice(None), slice(r0, r1), slice(None)))[:, 0, :]
-    use = np.arange(angles.size)
-    if angles.size > _QUALITY_ANGLES:
-        use = np.linspace(0, angles.size - 1, _QUALITY_ANGLES).round().astype(int)
+    # A full turn reconstructs a wrong axis as a doubled, blurred (positive) image rather than as arcs with
+    # negative lobes: score on one half turn only.
+    half_turn = np.flatnonzero(angles - angles.min() < np.pi - 1e-9)
+    use = half_turn
+    if use.size > _QUALITY_ANGLES:
+        use = use[np.linspace(0, use.size - 1, _QUALITY_ANGLES).round().astype(int)]
     sinogram, sub_angles = sinogram[use], angles[use]
     lo, hi = search
     history: list[tuple[float, float]] = []
-    # coarse: binned sinogram, steps of one binned pixel
+    # coarse to fine: binned sinograms (bins of `factor` columns) scanned in steps of one binned pixel
     factor = 1
-    while n_cols // (factor * 2) >= 128 and factor < 8:
+    while n_cols // (factor * 2) >= _MIN_BINNED_COLS and factor < 16:
         factor *= 2
-    if factor > 1 and hi - lo > 8:
-        coarse = _SliceScorer(sinogram, sub_angles, factor)
-        centres = np.arange(lo, hi + 1e-9, float(factor))
-        scores = _scan(coarse, centres)
-        history += list(zip(centres.tolist(), scores.tolist(), strict=True))
-        best = float(centres[int(np.argmin(scores))])
-        lo, hi = best - 2 * factor, best + 2 * factor
+    coarsest = factor
+    while factor > 1:
+        if hi - lo > 4 * factor:
+            centres = np.arange(lo, hi + 1e-9, float(factor))
+            scores = _scan(_SliceScorer(sinogram, sub_angles, factor), centres)
+            history += list(zip(centres.tolist(), scores.tolist(), strict=True))
+            best = float(centres[int(np.argmin(scores))])
+            lo, hi = max(search[0], best - factor), min(search[1], best + factor)
+        factor //= 2
     fine = _SliceScorer(sinogram, sub_angles, 1)
     centres = np.arange(math.floor(lo), math.ceil(hi) + 1e-9, 1.0)
     scores = _scan(fine, centres)
-    history += [(c, s) for c, s in zip(centres.tolist(), scores.tolist(), strict=True)]
+    history += list(zip(centres.tolist(), scores.tolist(), strict=True))
+    # sub-pixel: a parabola through the integer minimum and its neighbours, then one through ±1/4 pixel
+    estimate = _parabola_minimum(centres, scores)
     best = float(centres[int(np.argmin(scores))])
-    centres = best + np.arange(-1.0, 1.0 + 1e-9, 0.125)
+    estimate = float(np.clip(estimate, best - 0.5, best + 0.5))
+    centres = estimate + np.array([-0.25, 0.0, 0.25])
     scores = _scan(fine, centres)
     history += list(zip(centres.tolist(), scores.tolist(), strict=True))
-    center = _parabola_minimum(centres, scores)
+    center = float(np.clip(_parabola_minimum(centres, scores), estimate - 0.5, estimate + 0.5))
     all_scores = np.array([s for _, s in history])
     floor = float(scores.min())
     # confidence: how far the minimum stands below the typical metric value of wrong centres
@@ -312,7 +322,12 @@ def _find_by_quality(
         center=center,
         confidence=round(float(np.clip(contrast * 2.0, 0.0, 1.0)), 4),
         method="quality",
-        details={"metric": "negativity", "search": search, "candidates": history, "binning": factor},
+        details={
+            "metric": "negativity",
+            "search": search,
+            "candidates": history,
+            "coarsest_binning": coarsest,
+        },
     )
 
 

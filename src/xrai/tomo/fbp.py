@@ -133,32 +133,41 @@ def fourier_filter(n: int, filter_name: str = "ram-lak") -> npt.NDArray[np.float
 
 
 def angular_weights(angles_rad: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    r"""Quadrature weights (rad) of the angular integral of FBP for arbitrary, possibly uneven angles.
+    r"""Quadrature weights (rad) of the angular integral of FBP, for any set of angles.
 
-    Each angle gets half the gap to each neighbour (the end angles one full gap), so an even sampling of
-    ``[0, π)`` gives ``π / n`` everywhere; a scan covering (close to) a full turn is halved, since
-    :math:`f = \tfrac12 \int_0^{2\pi} q_\theta \, d\theta` — an even 360° scan also gives ``π / n``.
+    In parallel beam the directions ``θ`` and ``θ + π`` measure the same line integrals, so the angles are
+    folded onto ``[0, π)`` and every angle gets the half-gaps to its neighbours on that circle (its Voronoi
+    cell). An even half turn gives ``π / n``; an even full turn folds every direction twice and also gives
+    ``π / n``; a half turn with both end points (0° and 180°) gives each end half a weight; the weights always
+    sum to π. A limited-angle scan (one gap much wider than the others) is not wrapped: its end angles get the
+    typical gap on their open side.
+
+    Parameters
+    ----------
+    angles_rad
+        Rotation angles (rad), in any order.
+
+    Returns
+    -------
+    numpy.ndarray
+        One weight per angle (rad), in the input order.
     """
     angles = np.asarray(angles_rad, dtype=np.float64).reshape(-1)
     n = angles.size
     if n == 1:
         return np.array([np.pi])
-    order = np.argsort(angles)
-    sorted_angles = angles[order]
-    gaps = np.diff(sorted_angles)
-    if np.any(gaps <= 0):
-        raise ConfigError("angles_rad contains repeated angles; FBP needs distinct angles")
-    span = sorted_angles[-1] - sorted_angles[0] + float(np.median(gaps))
-    w_sorted = np.empty(n)
-    w_sorted[1:-1] = 0.5 * (gaps[:-1] + gaps[1:])
-    w_sorted[0] = gaps[0]
-    w_sorted[-1] = gaps[-1]
+    folded = np.mod(angles, np.pi)
+    order = np.argsort(folded, kind="stable")
+    ordered = folded[order]
+    after = np.diff(np.append(ordered, ordered[0] + np.pi))  # gap to the next direction, cyclically
+    after = np.where(after < 1e-9, 0.0, after)
+    typical = float(np.median(after[after > 0])) if np.any(after > 0) else np.pi / n
+    widest = int(np.argmax(after))
+    if after[widest] > 4 * typical:  # limited angle: do not wrap across the missing wedge
+        after[widest] = typical
+    before = np.roll(after, 1)
     weights = np.empty(n)
-    weights[order] = w_sorted
-    if span > 1.5 * np.pi:
-        weights *= np.pi / max(span, 2 * np.pi)  # a full (or over-full) turn counts every direction twice
-    elif span > np.pi * (1 + 1e-6):
-        weights *= np.pi / span
+    weights[order] = 0.5 * (before + after)
     return weights
 
 
