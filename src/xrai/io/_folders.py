@@ -65,7 +65,8 @@ def resolve_angles(
             raise DataError(f"{source}: {a.size} angles given for {n} projections")
         return a
     check_range("angle_range_deg", angle_range_deg, low=0, low_inclusive=False, high=720, unit="deg")
-    return np.deg2rad(np.arange(n) * (angle_range_deg / n))
+    angles: npt.NDArray[np.float64] = np.deg2rad(np.arange(n) * (angle_range_deg / n))
+    return angles
 
 
 def scan_from_folders(

@@ -25,7 +25,7 @@ Index = int | slice | npt.NDArray[np.integer[Any]] | Sequence[int]
 
 def check_numeric_dtype(dtype: Any, *, source: str) -> np.dtype[Any]:
     """Return ``dtype`` if it is an integer or real floating type, else raise a :class:`DataError`."""
-    dt = np.dtype(dtype)
+    dt: np.dtype[Any] = np.dtype(dtype)
     if dt.kind not in "uif":
         raise DataError(
             f"{source}: dtype {dt} is not allowed for image data: must be an integer or real float type"
@@ -172,7 +172,7 @@ class ArrayStack(FrameStack):
         arr = np.asarray(data)
         if arr.ndim == 2:
             arr = arr[None]
-        super().__init__(arr.shape, arr.dtype, source)  # type: ignore[arg-type]
+        super().__init__((arr.shape[0], arr.shape[1], arr.shape[2]), arr.dtype, source)
         self.data = arr
 
     def _read(self, frames: npt.NDArray[np.intp], rows: slice, cols: slice) -> np.ndarray:

@@ -254,7 +254,7 @@ class NXtomoWriter:
     @property
     def n_frames(self) -> int:
         """Frames written so far (including buffered ones)."""
-        return self._n_flushed + sum(b.shape[0] for b in self._buffer)
+        return self._n_flushed + sum(int(b.shape[0]) for b in self._buffer)
 
     def write_frames(
         self, frames: npt.ArrayLike, *, image_key: int | npt.ArrayLike, angles_rad: float | npt.ArrayLike
@@ -354,7 +354,7 @@ def write_nxtomo(
     proj = np.asarray(projections)
     if proj.ndim != 3:
         raise DataError(f"{os.fspath(path)}: projections must be [angle, row, col], got shape {proj.shape}")
-    with NXtomoWriter(path, frame_shape=proj.shape[1:], dtype=dtype or proj.dtype, **options) as w:  # type: ignore[arg-type]
+    with NXtomoWriter(path, frame_shape=proj.shape[1:], dtype=dtype or proj.dtype, **options) as w:
         if darks is not None:
             w.write_darks(darks)
         if flats is not None:

@@ -78,7 +78,7 @@ class TiffPagesStack(FrameStack):
 
         try:
             with tifffile.TiffFile(self.path) as tif:
-                return np.stack([tif.pages[int(i)].asarray()[rows, cols] for i in frames])  # type: ignore[union-attr]
+                return np.stack([tif.pages[int(i)].asarray()[rows, cols] for i in frames])
         except Exception as exc:
             raise DataError(
                 f"{self.path}: cannot read TIFF pages (corrupt or truncated file?): {exc}"

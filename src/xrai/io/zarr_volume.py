@@ -114,10 +114,10 @@ def write_volume_zarr(
     overwrite: bool = False,
 ) -> None:
     """Write a whole ``[z, y, x]`` volume (numpy array, or anything sliceable such as a lazy stack) to Zarr v3."""
-    shape = tuple(int(s) for s in np.shape(volume)) if not hasattr(volume, "shape") else tuple(volume.shape)  # type: ignore[union-attr]
+    shape = tuple(int(s) for s in (volume.shape if hasattr(volume, "shape") else np.shape(volume)))
     if len(shape) != 3:
         raise ConfigError(f"volume must be [z, y, x], got shape {shape}")
-    dtype = volume.dtype if hasattr(volume, "dtype") else np.asarray(volume).dtype  # type: ignore[union-attr]
+    dtype = volume.dtype if hasattr(volume, "dtype") else np.asarray(volume).dtype
     arr = create_volume_zarr(
         path,
         shape=shape,
@@ -126,7 +126,7 @@ def write_volume_zarr(
         chunks=chunks,
         attrs=attrs,
         overwrite=overwrite,
-    )  # type: ignore[arg-type]
+    )
     step = arr.chunks[0]
     for z0 in range(0, shape[0], step):
         arr[z0 : z0 + step] = np.asarray(volume[z0 : z0 + step])  # type: ignore[index]
@@ -143,11 +143,12 @@ class ZarrVolume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.data.shape)  # type: ignore[return-value]
+        return (int(self.data.shape[0]), int(self.data.shape[1]), int(self.data.shape[2]))
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.data.dtype)
+        dt: np.dtype[Any] = np.dtype(self.data.dtype)
+        return dt
 
     def __getitem__(self, key: Any) -> np.ndarray:
         try:
@@ -188,7 +189,7 @@ def read_volume_zarr(path: str | os.PathLike[str]) -> ZarrVolume:
         attrs["voxel_size_known"] = False
     else:
         try:
-            voxel = _voxel_triple(raw)
+            voxel = _voxel_triple(raw)  # type: ignore[arg-type]
         except (ConfigError, ValueError) as exc:
             raise DataError(f"{store}: attribute voxel_size_m = {raw!r} is malformed: {exc}") from exc
     return ZarrVolume(data=arr, voxel_size_m=voxel, attrs=attrs, source=store)

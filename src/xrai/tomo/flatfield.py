@@ -339,7 +339,10 @@ def _bin2(x: np.ndarray) -> np.ndarray:
     if r == 0 or c == 0:
         return x
     y = x[..., :r, :c]
-    return 0.25 * (y[..., 0::2, 0::2] + y[..., 1::2, 0::2] + y[..., 0::2, 1::2] + y[..., 1::2, 1::2])
+    out: np.ndarray = 0.25 * (
+        y[..., 0::2, 0::2] + y[..., 1::2, 0::2] + y[..., 0::2, 1::2] + y[..., 1::2, 1::2]
+    )
+    return out
 
 
 def _tv_and_grad(

@@ -162,7 +162,8 @@ def paganin_filter(
     """The Paganin low-pass ``1 / (1 + π λ z (δ/β) |f|²)`` on the ``rfft2`` grid of a ``shape`` image."""
     lam = wavelength_m(energy_kev)
     f2 = _freq2(np, shape, pixel_size_m, np.float64, "cpu")
-    return 1.0 / (1.0 + np.pi * lam * distance_m * delta_beta * f2)
+    filt: npt.NDArray[np.float64] = 1.0 / (1.0 + np.pi * lam * distance_m * delta_beta * f2)
+    return filt
 
 
 def paganin_margin_px(
