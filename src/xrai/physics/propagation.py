@@ -235,21 +235,25 @@ def min_fft_shape(
 ) -> tuple[int, int]:
     """The smallest fast FFT shape (rows, cols) that propagates ``shape`` without aliasing or wrap-around.
 
-    Per axis ``N ≥ max(n + w, 2w)`` with the diffraction half-width ``w = λ|z|/(2p²)`` pixels (the largest λ of
-    ``energy_kev``): the chirp is sampled (``N p² ≥ λ|z|``) and light diffracted out of the field of view does not
-    wrap back into it. Lengths are rounded up to 5-smooth numbers.
+    Per axis ``N ≥ n + 2w`` with the diffraction half-width ``w = λ|z|/(2p²)`` pixels (the largest λ of
+    ``energy_kev``): the chirp is sampled (``N p² ≥ λ|z|``) and light diffracted out of the field of view, even
+    from its far side, does not wrap back into it (a linear, not circular, convolution). Lengths are rounded up
+    to 5-smooth numbers.
 
     Examples
     --------
     >>> min_fft_shape((256, 256), distance_m=2.0, energy_kev=10.0, pixel_size_m=0.4e-6)
-    (1600, 1600)
+    (1875, 1875)
     """
     lam = wavelength_m(float(np.min(_energies(energy_kev))))
     z = abs(_check_distance(distance_m))
     out = []
     for n, p in zip(shape[-2:], _pixel_pair(pixel_size_m), strict=True):
+        if n <= 1:  # nothing propagates along an axis of one pixel
+            out.append(int(n))
+            continue
         w = lam * z / (2.0 * p * p)
-        out.append(next_fast_len(max(int(n), math.ceil(n + w), math.ceil(2.0 * w))))
+        out.append(next_fast_len(math.ceil(n + 2.0 * w)))
     return out[0], out[1]
 
 
@@ -274,7 +278,7 @@ def check_propagation_sampling(
 ) -> bool:
     """Check that the transfer function on an FFT grid of ``shape`` is sampled; warn or raise if not.
 
-    Returns ``True`` when every axis satisfies ``n p² ≥ λ|z|`` (or ``mollified``: the mollifier removes the
+    Returns ``True`` when every axis longer than one pixel satisfies ``n p² ≥ λ|z|`` (or ``mollified``: the mollifier removes the
     aliased frequencies). Otherwise, following ``xrai.options`` ``on_undersampling``, emits a
     :class:`~xrai.errors.SamplingWarning` (``"warn"``), raises :class:`~xrai.errors.ConfigError` (``"raise"``) or
     stays silent (``"ignore"``), and returns ``False``. The message names the padded shape and the pixel size that
@@ -286,7 +290,9 @@ def check_propagation_sampling(
     lam = wavelength_m(float(energies.min()))
     z = abs(_check_distance(distance_m))
     pixels = _pixel_pair(pixel_size_m)
-    bad = [(n, p) for n, p in zip(shape[-2:], pixels, strict=True) if n * p * p < lam * z * (1 - 1e-12)]
+    bad = [
+        (n, p) for n, p in zip(shape[-2:], pixels, strict=True) if 1 < n and n * p * p < lam * z * (1 - 1e-12)
+    ]
     if not bad:
         return True
     n, p = bad[0]
@@ -663,6 +669,7 @@ def propagate(
     """
     pixels = _pixel_pair(pixel_size_m)
     z = _check_distance(distance_m)
+    wavelength_m(energy_kev)  # validates the energy
     xp = array_namespace(field)
     shape = (int(field.shape[-2]), int(field.shape[-1]))
     auto = (
@@ -797,9 +804,10 @@ def multislice(
     energy_kev
         Photon energy (keV).
     slice_spacing_m
-        Distance between consecutive slice planes (m); usually the slab thickness.
+        Distance between consecutive slice planes (m): the slab thickness, each slab lumped into a plane at its
+        centre (as :func:`xrai.physics.bodies.project_slices` cuts them).
     distance_m
-        Distance from the last slice to the detector (m).
+        Distance from the last slice plane (the centre of the last slab) to the detector (m).
     pixel_size_m, method, mollified, pad, pad_mode
         As in :func:`propagate`.
     dtype
@@ -812,9 +820,11 @@ def multislice(
 
     Notes
     -----
-    ``u₀ = T₀``, ``u_k = T_k · P_Δ[u_{k−1}]``, detector field ``P_z[u_{K−1}]`` (Cowley & Moodie [4]_). Each
-    slice must satisfy the projection approximation: Δ ≤ p²/λ (:func:`depth_of_field_m`); a coarser spacing
-    gives an :class:`~xrai.errors.ApproximationWarning`. One slice reduces to the projection approximation.
+    ``u₀ = T₀``, ``u_k = T_k · P_Δ[u_{k−1}]``, detector field ``P_z[u_{K−1}]`` (Cowley & Moodie [4]_). Lumping
+    each slab at its centre plane makes the splitting error second order in Δ. Each slab must satisfy the
+    projection approximation, Δ ≤ p²/λ (:func:`depth_of_field_m`); a coarser spacing gives an
+    :class:`~xrai.errors.ApproximationWarning`. One slice reduces to the projection approximation. For a sample
+    of depth D cut into K slabs, the detector lies ``distance_m + (K − 1)Δ/2`` behind the sample's centre plane.
     """
     if len(slices_m) == 0:
         raise ConfigError("slices_m is empty: give at least one slice")
@@ -1044,7 +1054,7 @@ def polychromatic_intensity(
         check_propagation_sampling(
             target, distance_m=d, energy_kev=lowest, pixel_size_m=pixels, mollified=mollified, stacklevel=2
         )
-    _check_sample_sampling(slices, names, deltas, energies, active, pixels, spacing, multi)
+    _check_sample_sampling(slices, names, deltas, energies, active, pixels, spacing, multi, z != 0 or multi)
 
     padded = [[xp.astype(_pad(s[name], target, pad_mode, 0.0), rdtype) for name in names] for s in slices]
     if isinstance(maps0[0], np.ndarray) and not multi:
@@ -1088,13 +1098,15 @@ def _check_sample_sampling(
     pixels: tuple[float, float],
     spacing: float,
     multi: bool,
+    propagates: bool,
 ) -> None:
-    """Warn when the transmission phase is under-sampled or one slice exceeds the depth of field."""
+    """Warn when the transmission phase is under-sampled (only matters if light propagates) or a slice exceeds
+    the depth of field."""
     if not active.size:
         return
     e = int(active[np.argmin(energies[active])])  # the largest phase and the shortest depth of field
     k = wavenumber_per_m(float(energies[e]))
-    for s in slices:
+    for s in slices if propagates else ():
         maps = [to_numpy(s[name]) for name in names]
         phase = _weighted_sum(np, maps, [k * deltas[i, e] for i in range(len(names))])
         step = max(
