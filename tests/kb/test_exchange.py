@@ -76,7 +76,7 @@ def test_tiff_npy_zarr_export_and_import(local_kb, tmp_path) -> None:
     from_tif = local_kb.import_file(tif, kind="dataset.volume")
     assert from_tif.arrays["volume"].hash == item.arrays["volume"].hash
     assert local_kb.stats()["blobs"] == 2  # every import deduplicated against the stored content
-    with pytest.raises(ConfigError, match="suffix '.png'"):
+    with pytest.raises(ConfigError, match=r"suffix '\.png'"):
         local_kb.export(item, tmp_path / "x.png")
     with pytest.raises(ConfigError, match="format = 'png'"):
         local_kb.export(item, tmp_path / "x.dat", format="png")
