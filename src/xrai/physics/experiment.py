@@ -100,22 +100,29 @@ class BodySample:
         The bodies (later ones displace earlier ones).
     sampling, supersampling
         ``"area"`` (anti-aliased, edge pixels supersampled ``supersampling²`` times) or ``"point"``.
-    velocity_m_per_s
-        Rigid linear motion of all bodies, (x, y, z) in the sample frame (m/s), e.g. for a 4D scan.
+    trajectory
+        A rigid motion (:mod:`xrai.physics.motion`, anything with ``pose(time_s)``) applied to all bodies, for
+        4D scans. Its rotation must be the identity (analytic bodies are moved, not turned: use a voxel sample
+        for tumbling motion); the translation moves every body's centre.
     """
 
     bodies: tuple[Any, ...]
     sampling: Literal["area", "point"] = "area"
     supersampling: int = 4
-    velocity_m_per_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    trajectory: Any = None
 
     def bodies_at(self, time_s: float) -> tuple[Any, ...]:
-        """The bodies at time ``time_s`` (moved by ``velocity_m_per_s``)."""
-        if not any(self.velocity_m_per_s):
+        """The bodies at time ``time_s`` (moved by the trajectory)."""
+        if self.trajectory is None:
             return self.bodies
-        shift = np.asarray(self.velocity_m_per_s) * time_s
+        pose = self.trajectory.pose(time_s)
+        if not np.allclose(pose.rotation, np.eye(3), atol=1e-12):
+            raise ConfigError(
+                f"the trajectory turns the sample at time_s = {time_s:g}: analytic bodies can only be translated"
+            )
+        shift = np.asarray(pose.translation_m, dtype=np.float64)
         return tuple(
-            dataclasses.replace(body, centre_m=tuple(np.asarray(body.centre_m) + shift))
+            dataclasses.replace(body, centre_m=tuple(float(c) for c in np.asarray(body.centre_m) + shift))
             for body in self.bodies
         )
 
@@ -264,8 +271,9 @@ class SampleConfig:
         Shepp–Logan volume shape (z, y, x) and voxel size (m; ``None`` = the detector's pixel size).
     sampling, supersampling
         Thickness sampling of analytic bodies (``"area"`` anti-aliased or ``"point"``).
-    velocity_m_per_s
-        Linear motion (x, y, z) of analytic bodies (m/s), for 4D.
+    velocity_m_s
+        Uniform linear motion (x, y, z) of analytic bodies (m/s; :class:`xrai.physics.motion.LinearTrajectory`),
+        for 4D.
     """
 
     kind: Literal["wax_on_needle", "sphere", "shepp_logan", "none"] = "wax_on_needle"
@@ -276,7 +284,7 @@ class SampleConfig:
     voxel_size_m: float | None = None
     sampling: Literal["area", "point"] = "area"
     supersampling: int = 4
-    velocity_m_per_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    velocity_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         kinds = ("wax_on_needle", "sphere", "shepp_logan", "none")
@@ -295,12 +303,12 @@ class SampleConfig:
         if self.sampling not in ("area", "point"):
             raise ConfigError(f"sampling = {self.sampling!r} is not allowed: must be 'area' or 'point'")
         check_range("supersampling", self.supersampling, low=1, high=64)
-        velocity = tuple(float(v) for v in np.asarray(self.velocity_m_per_s, dtype=np.float64).reshape(-1))
+        velocity = tuple(float(v) for v in np.asarray(self.velocity_m_s, dtype=np.float64).reshape(-1))
         if len(velocity) != 3:
-            raise ConfigError(
-                f"velocity_m_per_s = {self.velocity_m_per_s!r} is not allowed: must be (x, y, z)"
-            )
-        object.__setattr__(self, "velocity_m_per_s", velocity)
+            raise ConfigError(f"velocity_m_s = {self.velocity_m_s!r} is not allowed: must be (x, y, z)")
+        for value in velocity:
+            check_range("velocity_m_s", value, low=-1e3, high=1e3, unit="m/s")
+        object.__setattr__(self, "velocity_m_s", velocity)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -488,11 +496,16 @@ def build_sample(config: SampleConfig, *, pixel_size_m: float) -> Any:
         parts = analytic.wax_on_needle(scale=config.scale)
     else:
         parts = (analytic.Sphere(radius_m=config.radius_m, material=config.material),)
+    trajectory = None
+    if any(config.velocity_m_s):
+        from xrai.physics.motion import LinearTrajectory
+
+        trajectory = LinearTrajectory(velocity_m_s=np.asarray(config.velocity_m_s))
     return BodySample(
         bodies=tuple(parts),
         sampling=config.sampling,
         supersampling=config.supersampling,
-        velocity_m_per_s=config.velocity_m_per_s,
+        trajectory=trajectory,
     )
 
 
@@ -624,10 +637,10 @@ _PLAIN_SUFFIXES = ("_px", "_per_s", "_electrons", "_rms", "_fraction")
 
 def _unit_of(name: str) -> str | None:
     """The canonical unit a field's name promises, or ``None`` for plain numbers (px, counts, ratios)."""
-    if name.endswith(_PLAIN_SUFFIXES) and not name.endswith("_m_per_s"):
-        return None
-    if name.endswith("_m_per_s"):
+    if name.endswith("_m_s"):
         return "m/s"
+    if name.endswith(_PLAIN_SUFFIXES):
+        return None
     try:
         return canonical_unit(name)
     except UnitError:
@@ -821,7 +834,7 @@ def _cine_small() -> Experiment:
             "scaled by 8 (a wiggler or multilayer beam, as cine-tomography needs) to expose 1.7 ms frames."
         ),
         beam=BeamConfig(energies_kev=(12.0, 18.0, 24.0, 30.0), flux_scale=8.0),
-        sample=SampleConfig(kind="wax_on_needle", scale=0.04, velocity_m_per_s=(0.0, 0.0, -2e-4)),
+        sample=SampleConfig(kind="wax_on_needle", scale=0.04, velocity_m_s=(0.0, 0.0, -2e-4)),
         detector=DetectorConfig(preset="seed", shape=(64, 64), camera={"max_frame_rate_hz": 5000.0}),
         geometry=Propagation(distance_m=0.082),
         scan=CineTomographyScan(
