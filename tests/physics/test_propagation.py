@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -274,8 +275,8 @@ def test_multislice_converges_and_conserves_energy_for_a_thick_phase_object() ->
         )
         assert np.sum(np.abs(field) ** 2) == pytest.approx(n * n, rel=1e-10)
         results.append(field)
-    steps = [np.abs(b - a).max() for a, b in zip(results[:-1], results[1:], strict=True)]
-    assert all(later < earlier for earlier, later in zip(steps[:-1], steps[1:], strict=True))  # converges
+    steps = [np.abs(b - a).max() for a, b in itertools.pairwise(results)]
+    assert all(later < earlier for earlier, later in itertools.pairwise(steps))  # converges
     assert steps[-1] < 0.05 * steps[0]
     first = steps[0]
     # the projection approximation is clearly different

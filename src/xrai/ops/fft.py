@@ -65,7 +65,7 @@ def ifft2(x: Array, *, overwrite_x: bool = False, workers: int | None = None) ->
 
 def fftfreq(n: int, d: float = 1.0) -> npt.NDArray[np.float64]:
     """Sample frequencies of an ``n``-point FFT with spacing ``d`` (numpy's order: 0, 1, ..., -1) / (n d)."""
-    return np.fft.fftfreq(n, d=d)
+    return np.asarray(np.fft.fftfreq(n, d=d), dtype=np.float64)
 
 
 def next_fast_len(n: int) -> int:

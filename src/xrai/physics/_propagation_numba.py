@@ -15,7 +15,7 @@ import numba
 __all__ = ["accumulate_intensity", "mul_separable"]
 
 
-@numba.njit(fastmath=True, cache=True)  # type: ignore[misc]
+@numba.njit(fastmath=True, cache=True)
 def mul_separable(spectrum: Any, rows: Any, cols: Any) -> None:  # pragma: no cover - compiled
     """spectrum[i, j] *= rows[i] * cols[j], in place (C-contiguous 2-D)."""
     for i in range(spectrum.shape[0]):
@@ -24,7 +24,7 @@ def mul_separable(spectrum: Any, rows: Any, cols: Any) -> None:  # pragma: no co
             spectrum[i, j] *= r * cols[j]
 
 
-@numba.njit(fastmath=True, cache=True)  # type: ignore[misc]
+@numba.njit(fastmath=True, cache=True)
 def accumulate_intensity(total: Any, field: Any, weight: Any) -> None:  # pragma: no cover - compiled
     """total[i, j] += weight * |field[i, j]|², in place (field may be a strided 2-D view)."""
     for i in range(total.shape[0]):

@@ -91,7 +91,7 @@ def _euler_matrix(angles: Vec3) -> F64:
     rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
     ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
     rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return np.asarray(rz @ ry @ rx, dtype=np.float64)
 
 
 def _axis_matrix(axis: Vec3) -> F64:
@@ -106,7 +106,7 @@ def _axis_matrix(axis: Vec3) -> F64:
         return np.diag([1.0, -1.0, -1.0])  # rotation by π about x
     k = np.cross(z, v)
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + kx + kx @ kx / (1 + c)
+    return np.asarray(np.eye(3) + kx + kx @ kx / (1 + c), dtype=np.float64)
 
 
 def _quadric_interval(a: F64, b: F64, c: F64, bounds: _Interval, *, a_scale: float = 1.0) -> _Interval:
@@ -159,7 +159,7 @@ def _slab(o: F64, d: float, half: float) -> _Interval:
     return np.minimum(t1, t2), np.maximum(t1, t2)
 
 
-_UNBOUNDED: tuple[float, float] = (-np.inf, np.inf)
+_UNBOUNDED: _Interval = (np.array(-np.inf), np.array(np.inf))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -675,15 +675,15 @@ def _antialias(
     if er.size == 0:
         return
     offsets = (np.arange(factor) + 0.5) / factor - 0.5
-    sub_r, sub_c = np.meshgrid(offsets, offsets, indexing="ij")
-    sub_r, sub_c = sub_r.ravel(), sub_c.ravel()
+    grid_r, grid_c = np.meshgrid(offsets, offsets, indexing="ij")
+    sub_r, sub_c = grid_r.ravel(), grid_c.ravel()
     chunk = max(1, 2**20 // (factor * factor))
     for start in range(0, er.size, chunk):
         pr = er[start : start + chunk] + rows.start
         pc = ec[start : start + chunk] + cols.start
-        s = ((pc[:, None] + sub_c[None, :] - center) * pixels[1]).astype(np.float64)
-        v = ((pr[:, None] + sub_r[None, :] - (shape[0] - 1) / 2.0) * pixels[0]).astype(np.float64)
-        lengths = _lengths(bodies, s, v, angle, depth_range)
+        sub_s = ((pc[:, None] + sub_c[None, :] - center) * pixels[1]).astype(np.float64)
+        sub_v = ((pr[:, None] + sub_r[None, :] - (shape[0] - 1) / 2.0) * pixels[0]).astype(np.float64)
+        lengths = _lengths(bodies, sub_s, sub_v, angle, depth_range)
         for out, length in zip(per_body, lengths, strict=True):
             out[pr, pc] = length.mean(axis=1)
 

@@ -291,12 +291,14 @@ def check_propagation_sampling(
     z = abs(_check_distance(distance_m))
     pixels = _pixel_pair(pixel_size_m)
     bad = [
-        (n, p) for n, p in zip(shape[-2:], pixels, strict=True) if 1 < n and n * p * p < lam * z * (1 - 1e-12)
+        (n, p) for n, p in zip(shape[-2:], pixels, strict=True) if n > 1 and n * p * p < lam * z * (1 - 1e-12)
     ]
     if not bad:
         return True
     n, p = bad[0]
-    needed = min_fft_shape(shape, distance_m=distance_m, energy_kev=energies, pixel_size_m=pixel_size_m)
+    needed = min_fft_shape(
+        shape, distance_m=distance_m, energy_kev=float(energies.min()), pixel_size_m=pixel_size_m
+    )
     _report(
         f"Fresnel propagator under-sampled: n·p² = {n} × ({p:.4g} m)² = {n * p * p:.4g} m² < λ·|z| = "
         f"{lam:.4g} m × {z:.4g} m = {lam * z:.4g} m² (E = {energies.min():g} keV); high frequencies alias. "
@@ -351,7 +353,7 @@ def _axis_factor(
     if mollified and distance_m != 0:
         sigma = mollifier_sigma_px(n, distance_m=distance_m, energy_kev=energy_kev, pixel_size_m=p)
         factor *= np.exp(-(m * m) / (2.0 * sigma * sigma))
-    return factor
+    return np.asarray(factor, dtype=np.complex128)
 
 
 # A kernel is ("separable", h_rows, h_cols) or ("full", H), numpy complex128, in FFT order.
@@ -1199,6 +1201,25 @@ def _intensity_numpy(
     return total
 
 
+def _support_box(xp: Any, maps: Sequence[Array]) -> tuple[slice, slice] | None:
+    """The smallest (rows, cols) window holding every non-zero thickness (``None`` if there is none)."""
+    nonzero = maps[0] != 0
+    for t in maps[1:]:
+        nonzero = nonzero | (t != 0)
+    rows = xp.nonzero(xp.any(nonzero, axis=1))[0]
+    cols = xp.nonzero(xp.any(nonzero, axis=0))[0]
+    if rows.shape[0] == 0:
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _squared_modulus(field: Array) -> Array:
+    """|field|² as a real array (one pass on torch via view_as_real)."""
+    if is_torch(field):
+        return sys.modules["torch"].view_as_real(field).square().sum(dim=-1)
+    return field.real**2 + field.imag**2
+
+
 def _weighted_sum_into(out: np.ndarray, maps: Sequence[np.ndarray], coefficients: Any, scratch: Any) -> None:
     np.multiply(maps[0], out.dtype.type(coefficients[0]), out=out)
     for t, c in zip(maps[1:], coefficients[1:], strict=True):
@@ -1226,6 +1247,9 @@ def _intensity_generic(
     like = slices[0][0]
     xp = array_namespace(like)
     numpy_backend = isinstance(like, np.ndarray)
+    device = device_of(like)
+    box = _support_box(xp, [t for maps in slices for t in maps])
+    local = [[t[box] for t in maps] for maps in slices] if box is not None else None
     total: Any = None
     for e in active:
         energy = float(energies[e])
@@ -1245,19 +1269,22 @@ def _intensity_generic(
                 cdtype,
             )
         field: Any = None
-        for maps in slices:
-            attenuation = _weighted_sum(xp, maps, [-k * b for b in betas[:, e]])
-            phase = _weighted_sum(xp, maps, [-k * d for d in deltas[:, e]])
-            t = _polar(xp, xp.exp(attenuation), phase)
+        for index in range(len(slices)):
+            t = xp.ones(target, dtype=cdtype, device=device)  # T = 1 where there is no sample
+            if local is not None:
+                maps = local[index]
+                attenuation = _weighted_sum(xp, maps, [-k * b for b in betas[:, e]])
+                phase = _weighted_sum(xp, maps, [-k * d for d in deltas[:, e]])
+                t[box] = _polar(xp, xp.exp(attenuation), phase)
             if field is None:
                 field = t
             else:
                 assert step is not None
                 field = _propagate_spectrum(field, step, in_place=numpy_backend) * t
         exit_wave = _crop(_propagate_spectrum(field, last, in_place=numpy_backend), shape)
-        term = (exit_wave.real**2 + exit_wave.imag**2) * float(weights[e])
+        term = _squared_modulus(exit_wave) * float(weights[e])
         total = term if total is None else total + term
     if total is None:
         rdtype = xp.float64 if cdtype == xp.complex128 else xp.float32
-        total = xp.zeros(shape, dtype=rdtype, device=device_of(like))
+        total = xp.zeros(shape, dtype=rdtype, device=device)
     return total
