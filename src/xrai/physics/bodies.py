@@ -26,8 +26,8 @@ Examples
 >>> maps = project_bodies([Sphere(radius_m=25.6e-6, material="pmma")], (256, 256), pixel_size_m=0.4e-6)
 >>> sorted(maps), maps["pmma"].shape, maps["pmma"].dtype
 (['pmma'], (256, 256), dtype('float32'))
->>> round(float(maps["pmma"].max()) * 1e6, 2)   # 2R at the centre (between the four central pixels)
-51.19
+>>> round(float(maps["pmma"].max()) * 1e6, 3)  # ≈ 2R: the centre lies between the four central pixels
+51.197
 """
 
 from __future__ import annotations
