@@ -123,6 +123,7 @@ def _row_weights(
     h1 = 0.5 * abs(a - b)
     h2 = 0.5 * (a + b)
     height = 1.0 / max(abs(cos_a), abs(sin_a))
+    total = height * (h1 + h2)
     xc = 0.5 * (nx - 1)
     k_max = weights.shape[1]
     for ix in range(nx):
@@ -130,11 +131,14 @@ def _row_weights(
         u0 = center_col + (x * cos_a + y * sin_a) / spacing
         jlo = math.floor(u0 - h2 + 0.5)
         jhi = math.floor(u0 + h2 + 0.5)
-        previous = _footprint_cdf(jlo - 0.5 - u0, h1, h2, height)
+        # the footprint starts in column jlo and ends in column jhi: its cumulative integral is 0 at the left
+        # edge of jlo and the total at the right edge of jhi, so only the inner edges need evaluating (and the
+        # weights of one voxel add up to the total exactly: mass conservation)
+        previous = 0.0
         first = -1
         count = 0
         for j in range(jlo, jhi + 1):
-            current = _footprint_cdf(j + 0.5 - u0, h1, h2, height)
+            current = _footprint_cdf(j + 0.5 - u0, h1, h2, height) if j < jhi else total
             w = current - previous
             previous = current
             if j < 0 or j >= n_cols or count >= k_max:
