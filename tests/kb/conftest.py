@@ -148,3 +148,29 @@ def kb(kb_spec: KBSpec) -> Iterator[Any]:
     handle = kb_spec.open()
     yield handle
     handle.close()
+
+
+@pytest.fixture(params=[*BACKENDS, pytest.param("http", id="http")])
+def anykb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Every backend, plus the HTTP client talking to an in-process server over an embedded store."""
+    if request.param != "http":
+        spec = make_spec(request.param, tmp_path)
+        handle = spec.open()
+        yield handle
+        handle.close()
+        for drop in reversed(spec.cleanup):
+            drop()
+        return
+    from fastapi.testclient import TestClient
+
+    from xrai.api import create_app
+    from xrai.kb import KnowledgeBase
+    from xrai.kb.remote import RemoteKnowledgeBase
+
+    local = KnowledgeBase.open(tmp_path / "served-kb")
+    token = local.create_token("tests", scopes=["admin"])  # type: ignore[attr-defined]
+    with TestClient(create_app(local)) as client:
+        remote = RemoteKnowledgeBase("http://testserver", token=token, client=client)
+        remote.blobs = local.blobs  # type: ignore[attr-defined]  # for tests that inspect the store
+        yield remote
+    local.close()

@@ -12,6 +12,12 @@ LINES = ["HdrR", "Cab", "Kaga", "HNI"]
 
 
 @pytest.fixture
+def kb(anykb: KnowledgeBase) -> KnowledgeBase:
+    """These tests run on every backend and through the HTTP client."""
+    return anykb
+
+
+@pytest.fixture
 def populated(kb: KnowledgeBase) -> tuple[KnowledgeBase, list]:
     rng = np.random.default_rng(7)
     items = []

@@ -14,6 +14,12 @@ from xrai.kb import ConflictError, Item, KnowledgeBase, NotFoundError, array_has
 DTYPES = st.sampled_from(["<f4", ">f8", "<i2", "|u1", "|b1", "<c8", ">u4", "<f2", "|i1", "<i8"])
 
 
+@pytest.fixture
+def kb(anykb: KnowledgeBase) -> KnowledgeBase:
+    """These tests run on every backend and through the HTTP client."""
+    return anykb
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     array=hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9)),

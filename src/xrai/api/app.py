@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -103,7 +104,7 @@ def create_app(
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse({"detail": "malformed JSON body", "error": "MalformedJSON"}, status_code=400)
-        text = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
+        text = "; ".join(_describe(e) for e in errors)
         return JSONResponse({"detail": text, "error": "ValidationError"}, status_code=422)
 
     @app.get("/", include_in_schema=False)
@@ -118,6 +119,16 @@ def create_app(
     for module in (items, blobs, runs, admin, ui):
         app.include_router(module.router)
     return app
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """``kind = 'Dataset': String should match pattern ...`` (field, the bad value, what is wrong)."""
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc) or "body"
+    if "input" in error and error.get("type") != "missing":
+        shown = repr(error["input"])
+        return f"{field} = {shown[:200]}: {error.get('msg')}"
+    return f"{field}: {error.get('msg')}"
 
 
 class BodyLimit:

@@ -35,6 +35,7 @@ from xrai.kb._model import (
     PermissionDeniedError,
     Run,
     VerifyReport,
+    check_id,
 )
 from xrai.kb.base import ArrayLike, KnowledgeBase, Region, _id_of
 from xrai.kb.hashing import array_hash, canonical_dtype, iter_slabs
@@ -64,6 +65,11 @@ def region_to_text(region: Region) -> str | None:
         else:
             raise ConfigError(f"region axis {axis}: {part!r} is not a slice or an integer")
     return ",".join(parts)
+
+
+def _rid(value: str | Item | Run, name: str = "item id") -> str:
+    """The id, validated locally (never put an unchecked string into a URL path)."""
+    return check_id(_id_of(value), name=name)
 
 
 def _error_class(name: str, status: int) -> type[Exception]:
@@ -199,13 +205,13 @@ class RemoteKnowledgeBase(KnowledgeBase):
         return self._upload(array, chunks)
 
     def get(self, item_id: str | Item) -> Item:
-        return Item.from_dict(self._json("GET", f"/items/{_id_of(item_id)}"))
+        return Item.from_dict(self._json("GET", f"/items/{_rid(item_id)}"))
 
     def latest(self, item_id: str | Item) -> Item:
-        return Item.from_dict(self._json("GET", f"/items/{_id_of(item_id)}/latest"))
+        return Item.from_dict(self._json("GET", f"/items/{_rid(item_id)}/latest"))
 
     def versions(self, item_id: str | Item) -> list[Item]:
-        return [Item.from_dict(d) for d in self._json("GET", f"/items/{_id_of(item_id)}/versions")]
+        return [Item.from_dict(d) for d in self._json("GET", f"/items/{_rid(item_id)}/versions")]
 
     def new_version(
         self,
@@ -230,19 +236,17 @@ class RemoteKnowledgeBase(KnowledgeBase):
             "remove_arrays": list(remove_arrays), "inputs": None if inputs is None else [_id_of(i) for i in inputs],
             "run": None if run is None else _id_of(run), "tags": None if tags is None else list(tags),
         }  # fmt: skip
-        return Item.from_dict(self._json("POST", f"/items/{_id_of(item_id)}/versions", json=body))
+        return Item.from_dict(self._json("POST", f"/items/{_rid(item_id)}/versions", json=body))
 
     def delete(self, item_id: str | Item, *, recursive: bool = False) -> GcReport:
-        data = self._json("DELETE", f"/items/{_id_of(item_id)}", params={"recursive": str(recursive).lower()})
+        data = self._json("DELETE", f"/items/{_rid(item_id)}", params={"recursive": str(recursive).lower()})
         return GcReport.from_dict(data)
 
     def add_tags(self, item_id: str | Item, tags: Sequence[str]) -> Item:
-        return Item.from_dict(self._json("POST", f"/items/{_id_of(item_id)}/tags", json={"add": list(tags)}))
+        return Item.from_dict(self._json("POST", f"/items/{_rid(item_id)}/tags", json={"add": list(tags)}))
 
     def remove_tags(self, item_id: str | Item, tags: Sequence[str]) -> Item:
-        return Item.from_dict(
-            self._json("POST", f"/items/{_id_of(item_id)}/tags", json={"remove": list(tags)})
-        )
+        return Item.from_dict(self._json("POST", f"/items/{_rid(item_id)}/tags", json={"remove": list(tags)}))
 
     def find_by_key(self, cache_key: str) -> Item | None:
         try:
@@ -258,7 +262,7 @@ class RemoteKnowledgeBase(KnowledgeBase):
         return np.load(io.BytesIO(response.content), allow_pickle=False)  # type: ignore[no-any-return]
 
     def read_array(self, item_id: str | Item, name: str, region: Region = None) -> np.ndarray:
-        key = _id_of(item_id)
+        key = _rid(item_id)
         if region is not None:
             return self._fetch(key, name, region_to_text(region))
         item = item_id if isinstance(item_id, Item) else self.get(key)
@@ -297,10 +301,10 @@ class RemoteKnowledgeBase(KnowledgeBase):
 
     def finish_run(self, run: str | Run, *, status: str = "succeeded", logs: str = "") -> Run:
         body = {"status": status, "logs": logs}
-        return Run.from_dict(self._json("POST", f"/runs/{_id_of(run)}/finish", json=body))
+        return Run.from_dict(self._json("POST", f"/runs/{_rid(run, 'run')}/finish", json=body))
 
     def get_run(self, run_id: str | Run) -> Run:
-        return Run.from_dict(self._json("GET", f"/runs/{_id_of(run_id)}"))
+        return Run.from_dict(self._json("GET", f"/runs/{_rid(run_id, 'run')}"))
 
     # ------------------------------------------------------------------ queries
 
@@ -351,7 +355,7 @@ class RemoteKnowledgeBase(KnowledgeBase):
         params: dict[str, Any] = {"direction": direction}
         if depth is not None:
             params["depth"] = depth
-        return Lineage.from_dict(self._json("GET", f"/items/{_id_of(item_id)}/lineage", params=params))
+        return Lineage.from_dict(self._json("GET", f"/items/{_rid(item_id)}/lineage", params=params))
 
     def find_models(
         self,

@@ -20,7 +20,7 @@ from xrai.api.schemas import (
     TagsChange,
     VersionCreate,
 )
-from xrai.kb._model import ID_PATTERN, PermissionDeniedError, TokenInfo
+from xrai.kb._model import ID_PATTERN, NotFoundError, PermissionDeniedError, TokenInfo
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
 
@@ -33,6 +33,19 @@ NPY = "application/x-npy"
 
 def _kb(request: Request) -> Any:
     return request.app.state.kb
+
+
+def _check_inputs(kb: Any, token: TokenInfo, inputs: list[str]) -> None:
+    missing = []
+    for input_id in inputs:
+        try:
+            visible(kb, token, input_id)
+        except NotFoundError:
+            missing.append(input_id)
+    if missing:
+        raise NotFoundError(
+            f"inputs {missing} do not exist (inputs must be stored before the items made from them)"
+        )
 
 
 def _visible_projects(token: TokenInfo) -> list[str] | None:
@@ -68,8 +81,7 @@ def create_item(body: ItemCreate, request: Request, token: Write) -> Any:
     kb = _kb(request)
     if not token.can_write(body.project):
         raise PermissionDeniedError(f"token {token.name!r} may not write to project {body.project!r}")
-    for input_id in body.inputs:
-        visible(kb, token, input_id)
+    _check_inputs(kb, token, body.inputs)
     if body.cache_key is not None:
         existing = kb.find_by_key(body.cache_key)
         if existing is not None and token.can_see(existing):
@@ -102,8 +114,7 @@ def create_version(item_id: str, body: VersionCreate, request: Request, token: W
     """Create the next version of the latest version ``item_id`` (409 if it already has one)."""
     kb = _kb(request)
     writable(kb, token, item_id)
-    for input_id in body.inputs or ():
-        visible(kb, token, input_id)
+    _check_inputs(kb, token, body.inputs or [])
     return kb.new_version(item_id, **body.model_dump()).to_dict()  # type: ignore[no-any-return]
 
 
