@@ -37,7 +37,7 @@ from xrai.errors import ConfigError, DataError, check_range
 
 __all__ = ["flat_field_correct", "minus_log", "remove_zingers"]
 
-_BLOCK_BYTES = 64 << 20  # temporaries per block of projections
+_BLOCK_BYTES = 8 << 20  # projections per block: about this many bytes of float32 (cache-friendly)
 
 
 def _as_array(x: Any, name: str) -> Array:
@@ -282,7 +282,7 @@ def flat_field_correct(
         med = float(np.median(to_numpy(g)))
         dead = dead | (g <= min_flat_fraction * max(med, 0.0))
     for stack in (flats_a, after_a):
-        if stack is not None and saturation_value is not None:
+        if stack is not None and saturation_value is not None and float(xp.max(stack)) >= saturation_value:
             dead = dead | xp.any(xp.asarray(stack, device=dev) >= saturation_value, axis=0)
     safe = [xp.where(dead, xp.asarray(1.0, dtype=fdt, device=dev), g) for g in gains]
 
@@ -292,26 +292,30 @@ def flat_field_correct(
         eigen = _eigenflats(to_numpy(all_flats), to_numpy(dark), int(dynamic_components))
 
     weights = _interpolation_weights(positions, group_pos)
+    any_dead = bool(xp.any(dead))
+    inverse = 1.0 / safe[0] if (len(safe) == 1 and eigen is None) else None
     out = xp.empty(proj.shape, dtype=fdt, device=dev)
-    frame_bytes = max(1, int(np.prod(frame)) * 4 * 6)
-    block = max(1, _BLOCK_BYTES // frame_bytes)
+    block = max(1, _BLOCK_BYTES // max(1, int(np.prod(frame)) * 4))
     for a in range(0, n, block):
         b = min(n, a + block)
         raw = xp.asarray(proj[a:b], device=dev)
-        num = to_float(raw) - dark
-        if eigen is not None:
-            denom = xp.asarray(_dynamic_flats(to_numpy(num), eigen, to_numpy(dead)), dtype=fdt, device=dev)
-            denom = xp.where(xp.abs(denom) > 0, denom, xp.asarray(1.0, dtype=fdt, device=dev))
-        elif len(safe) == 1:
-            denom = safe[0][None, ...]
+        t = xp.astype(raw, fdt, copy=True)  # a copy: the caller's array is never modified
+        t -= dark
+        if inverse is not None:
+            t *= inverse
+        elif eigen is not None:
+            denom = xp.asarray(_dynamic_flats(to_numpy(t), eigen, to_numpy(dead)), dtype=fdt, device=dev)
+            t /= xp.where(xp.abs(denom) > 0, denom, xp.asarray(1.0, dtype=fdt, device=dev))
         else:
             w = xp.asarray(weights[a:b], dtype=fdt, device=dev)
-            denom = sum(w[:, k][:, None, None] * safe[k] for k in range(len(safe)))
-        t = num / denom
-        mask = xp.broadcast_to(dead, t.shape)
-        if saturation_value is not None:
-            mask = mask | (raw >= saturation_value)
-        if bool(xp.any(mask)):
+            t /= sum(w[:, k][:, None, None] * safe[k] for k in range(len(safe)))
+        mask = None
+        if saturation_value is not None and float(xp.max(raw)) >= saturation_value:
+            saturated = raw >= saturation_value
+            mask = saturated | dead if any_dead else saturated
+        if mask is None and any_dead:
+            mask = xp.broadcast_to(dead, t.shape)
+        if mask is not None:
             t = _fill_masked_rows(xp, t, mask)
         out[a:b] = t
     return out[0] if single else out
@@ -419,6 +423,10 @@ def minus_log(transmission: Array, *, min_transmission: float = 1e-6) -> Array:
     xp = array_namespace(t)
     if not xp.isdtype(t.dtype, "real floating"):
         t = xp.astype(t, real_dtype(xp, None))
+    if isinstance(t, np.ndarray):  # one temporary instead of three
+        out = np.maximum(t, t.dtype.type(min_transmission))
+        np.log(out, out=out)
+        return np.negative(out, out=out)
     return -xp.log(xp.clip(t, min_transmission, None))
 
 

@@ -47,7 +47,7 @@ __all__ = [
 
 #: h c in keV·m (CODATA 2018): λ[m] = HC_KEV_M / E[keV]
 HC_KEV_M = 1.239841984e-9
-_BLOCK_BYTES = 256 << 20
+_BLOCK_BYTES = 8 << 20
 
 PhaseOutput = Literal["attenuation", "phase"]
 
@@ -78,6 +78,13 @@ def _padded_shape(shape: tuple[int, int], pad: bool) -> tuple[int, int]:
 
 def _edge_pad(xp: Any, x: Array, out_shape: tuple[int, int]) -> tuple[Array, tuple[int, int]]:
     """Pad the last two axes to ``out_shape`` by repeating the edge values (centred); returns the offsets."""
+    if not is_torch(x):
+        lo_r, lo_c = (out_shape[0] - x.shape[-2]) // 2, (out_shape[1] - x.shape[-1]) // 2
+        widths = [(0, 0)] * (x.ndim - 2) + [
+            (lo_r, out_shape[0] - x.shape[-2] - lo_r),
+            (lo_c, out_shape[1] - x.shape[-1] - lo_c),
+        ]
+        return np.pad(x, widths, mode="edge"), (lo_r, lo_c)
     offsets = []
     for axis, m in ((-2, out_shape[0]), (-1, out_shape[1])):
         n = x.shape[axis]
@@ -98,13 +105,21 @@ def _freq2(xp: Any, shape: tuple[int, int], pixel_size_m: float, dtype: Any, dev
     return xp.asarray(f2, dtype=dtype, device=device)
 
 
-def _fft_filter_blocks(
-    x: Array, *, pad: bool, make_filter: Callable[[Any, tuple[int, int], Any, Any], Array], subtract: float
-) -> Array:
-    """Apply ``ifft(filter · fft(x - subtract))`` on the last two axes, in blocks over the leading axes.
+def _block_size(pshape: tuple[int, int], per_image: int = 1) -> int:
+    """Images per FFT block: a padded complex block of about ``_BLOCK_BYTES`` (cache-friendly, bounded memory)."""
+    return max(1, _BLOCK_BYTES // (pshape[0] * pshape[1] * 8 * per_image))
 
-    ``make_filter(xp, padded_shape, dtype, device)`` returns the real ``rfft2``-grid filter (or a callable
-    combining several images is handled by the caller).
+
+def _fft_filter_blocks(
+    x: Array,
+    *,
+    pad: bool,
+    make_filter: Callable[[Any, tuple[int, int], Any, Any], Array],
+    post: Callable[[Array], Array] | None = None,
+) -> Array:
+    """``post(ifft(filter · fft(x)))`` on the last two axes, in blocks over the leading axes.
+
+    ``make_filter(xp, padded_shape, dtype, device)`` returns the real filter on the ``rfft2`` grid.
     """
     xp = array_namespace(x)
     shape = (x.shape[-2], x.shape[-1])
@@ -114,14 +129,14 @@ def _fft_filter_blocks(
     flat = xp.reshape(x, (n_img, *shape))
     filt = make_filter(xp, pshape, x.dtype, device_of(x))
     out = xp.empty((n_img, *shape), dtype=x.dtype, device=device_of(x))
-    block = max(1, _BLOCK_BYTES // (pshape[0] * pshape[1] * 16))
+    block = _block_size(pshape)
     for a in range(0, n_img, block):
         b = min(n_img, a + block)
-        img = flat[a:b] - subtract
-        padded, (r0, c0) = _edge_pad(xp, img, pshape)
+        padded, (r0, c0) = _edge_pad(xp, flat[a:b], pshape)
         spec = _rfft2(xp, padded)
-        res = _irfft2(xp, spec * filt, pshape)
-        out[a:b] = res[:, r0 : r0 + shape[0], c0 : c0 + shape[1]]
+        spec *= filt
+        res = _irfft2(xp, spec, pshape)[:, r0 : r0 + shape[0], c0 : c0 + shape[1]]
+        out[a:b] = res if post is None else post(res)
     return xp.reshape(out, (*lead, *shape)) if lead else out[0]
 
 
@@ -130,7 +145,7 @@ def _rfft2(xp: Any, x: Array) -> Array:
         return xp.fft.rfft2(x)
     import scipy.fft
 
-    return scipy.fft.rfft2(x, workers=-1)
+    return scipy.fft.rfft2(x, workers=-1, overwrite_x=True)
 
 
 def _irfft2(xp: Any, x: Array, shape: tuple[int, int]) -> Array:
@@ -138,7 +153,7 @@ def _irfft2(xp: Any, x: Array, shape: tuple[int, int]) -> Array:
         return xp.fft.irfft2(x, s=shape)
     import scipy.fft
 
-    return scipy.fft.irfft2(x, s=shape, workers=-1)
+    return scipy.fft.irfft2(x, s=shape, workers=-1, overwrite_x=True)
 
 
 def _as_float(x: Array, dtype: Any, name: str) -> Array:
@@ -267,11 +282,13 @@ def retrieve_phase_paganin(
     def make(xp_: Any, pshape: tuple[int, int], dt: Any, dev: Any) -> Array:
         return 1.0 / (1.0 + coeff * _freq2(xp_, pshape, pixel_size_m, dt, dev))
 
-    filtered = _fft_filter_blocks(x, pad=pad, make_filter=make, subtract=0.0)
-    mu_t = -xp.log(xp.clip(filtered, min_transmission, None))
-    if output == "phase":
-        return -0.5 * float(delta_beta) * mu_t
-    return mu_t
+    scale = -0.5 * float(delta_beta) if output == "phase" else 1.0
+
+    def post(filtered: Array) -> Array:
+        mu_t = -xp.log(xp.clip(filtered, min_transmission, None))
+        return mu_t if scale == 1.0 else scale * mu_t
+
+    return _fft_filter_blocks(x, pad=pad, make_filter=make, post=post)
 
 
 def retrieve_phase_ctf(
@@ -397,7 +414,7 @@ def retrieve_phase_ctf(
     n_img = int(np.prod(lead)) if lead else 1
     flat = xp.reshape(x, (dists.size, n_img, *shape))
     out = xp.empty((n_img, *shape), dtype=x.dtype, device=dev)
-    block = max(1, _BLOCK_BYTES // (pshape[0] * pshape[1] * 16 * dists.size))
+    block = _block_size(pshape, dists.size)
     for i0 in range(0, n_img, block):
         i1 = min(n_img, i0 + block)
         acc = None
