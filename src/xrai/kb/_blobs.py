@@ -83,12 +83,13 @@ def parse_region(region: Any, shape: tuple[int, ...]) -> tuple[slice | int, ...]
 def _parse_part(text: str, axis: int) -> slice | int:
     try:
         if ":" in text:
-            pieces = text.split(":")
-            if len(pieces) > 3 or (len(pieces) == 3 and pieces[2].strip() not in ("", "1")):
+            pieces = [p.strip() for p in text.split(":")]
+            if len(pieces) > 3:
                 raise ValueError
-            start = int(pieces[0]) if pieces[0].strip() else None
-            stop = int(pieces[1]) if pieces[1].strip() else None
-            return slice(start, stop)
+            start = int(pieces[0]) if pieces[0] else None
+            stop = int(pieces[1]) if pieces[1] else None
+            step = int(pieces[2]) if len(pieces) == 3 and pieces[2] else None
+            return slice(start, stop, step)
         return int(text)
     except ValueError:
         raise ConfigError(f"region axis {axis}: {text!r} is not 'start:stop' or an integer") from None
