@@ -257,6 +257,21 @@ def test_bad_inputs_name_the_field_and_value() -> None:
         op.forward(np.zeros((4, 5), dtype=complex))
 
 
+def test_from_geometry() -> None:
+    from xrai.geometry import ParallelBeamGeometry
+
+    geometry = ParallelBeamGeometry(
+        angles_rad=np.linspace(0, np.pi, 5), n_rows=3, n_cols=20, pixel_size_m=2e-6, center_col=9.2
+    )
+    op = ParallelProjector.from_geometry(geometry)
+    assert op.volume_shape == (3, 20, 20) and op.projection_shape == geometry.projection_shape
+    assert op.center_col == 9.2 and op.detector_spacing == 1.0
+    fine = ParallelProjector.from_geometry(geometry, voxel_size_m=1e-6, volume_shape=(3, 40, 40))
+    assert fine.detector_spacing == 2.0
+    with pytest.raises(ConfigError, match=r"has 4 slices but the detector has n_rows = 3"):
+        ParallelProjector.from_geometry(geometry, volume_shape=(4, 20, 20))
+
+
 def test_operator_is_immutable() -> None:
     op = ParallelProjector((4, 4), [0.0, 1.0])
     with pytest.raises(AttributeError, match="immutable"):

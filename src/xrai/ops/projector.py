@@ -58,7 +58,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -67,6 +67,9 @@ import numpy.typing as npt
 from xrai._backend import is_torch
 from xrai._typing import Array
 from xrai.errors import ConfigError, DataError, check_range
+
+if TYPE_CHECKING:
+    from xrai.geometry import ParallelBeamGeometry
 
 __all__ = ["ParallelProjector"]
 
@@ -462,6 +465,58 @@ class ParallelProjector:
         # most columns one voxel footprint can touch: floor(width) + 2, width = (|cos| + |sin|) / spacing
         width = float(np.max(np.abs(cos_t) + np.abs(sin_t))) / spacing
         set_(self, "_k_max", math.floor(width) + 2)
+
+    @classmethod
+    def from_geometry(
+        cls,
+        geometry: ParallelBeamGeometry,
+        *,
+        volume_shape: Sequence[int] | None = None,
+        voxel_size_m: float | None = None,
+    ) -> ParallelProjector:
+        """The projector of a :class:`~xrai.geometry.ParallelBeamGeometry`.
+
+        Parameters
+        ----------
+        geometry
+            Angles, detector size, pixel size and rotation centre.
+        volume_shape
+            ``(nz, ny, nx)``; default ``(n_rows, n_cols, n_cols)`` at ``voxel_size_m``. ``nz`` must equal
+            ``n_rows`` (one detector row per slice); a 2-D ``(ny, nx)`` needs ``n_rows == 1``.
+        voxel_size_m
+            Voxel size (m); default the geometry's pixel size. Columns are then ``pixel / voxel`` voxels wide.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xrai.geometry import ParallelBeamGeometry
+        >>> g = ParallelBeamGeometry(angles_rad=np.linspace(0, np.pi, 4), n_rows=2, n_cols=8, pixel_size_m=1e-6)
+        >>> ParallelProjector.from_geometry(g).projection_shape == g.projection_shape
+        True
+        """
+        voxel = (
+            geometry.pixel_size_m
+            if voxel_size_m is None
+            else check_range("voxel_size_m", voxel_size_m, low=0, low_inclusive=False, unit="m")
+        )
+        spacing = geometry.pixel_size_m / voxel
+        if volume_shape is None:
+            n_xy = math.ceil(geometry.n_cols * spacing - 1e-9)
+            volume_shape = (geometry.n_rows, n_xy, n_xy)
+        shape = tuple(int(n) for n in volume_shape)
+        nz = shape[0] if len(shape) == 3 else 1
+        if nz != geometry.n_rows:
+            raise ConfigError(
+                f"volume_shape = {tuple(volume_shape)!r} has {nz} slices but the detector has n_rows = "
+                f"{geometry.n_rows}: the projector maps one slice to one detector row"
+            )
+        return cls(
+            shape,
+            geometry.angles_rad,
+            n_cols=geometry.n_cols,
+            center_col=geometry.center_col,
+            detector_spacing=spacing,
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"ParallelProjector is immutable: cannot set {name!r}")
