@@ -22,7 +22,9 @@ def test_health_needs_no_token_and_everything_else_does(served) -> None:
     assert served.client.get("/api/v1/health").json()["status"] == "ok"
     response = served.client.get("/api/v1/items")
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
-    assert served.client.get("/api/v1/items", headers={"Authorization": "Bearer xrai_wrong"}).status_code == 401
+    assert (
+        served.client.get("/api/v1/items", headers={"Authorization": "Bearer xrai_wrong"}).status_code == 401
+    )
     assert served.client.get("/api/v1/items", headers={"Authorization": "Basic abc"}).status_code == 401
     assert served.client.get("/api/v1/items", headers=served.headers("read")).status_code == 200
 
@@ -32,7 +34,10 @@ def test_scopes_read_write_admin(served) -> None:
     denied = served.client.post("/api/v1/items", json=body, headers=served.headers("read"))
     assert denied.status_code == 403 and "'write' scope" in denied.json()["detail"]
     item = _item(served, "write")
-    assert served.client.delete(f"/api/v1/items/{item['id']}", headers=served.headers("write")).status_code == 403
+    assert (
+        served.client.delete(f"/api/v1/items/{item['id']}", headers=served.headers("write")).status_code
+        == 403
+    )
     assert served.client.post("/api/v1/admin/gc", json={}, headers=served.headers("write")).status_code == 403
     assert served.client.post("/api/v1/admin/verify", json={}, headers=served.headers("admin")).json()["ok"]
     gone = served.client.delete(f"/api/v1/items/{item['id']}", headers=served.headers("admin"))
@@ -49,14 +54,18 @@ def test_private_items_of_another_project_are_invisible(served) -> None:
     assert served.client.get(url, headers=served.headers("read")).status_code == 200  # no project limit
     assert served.client.get(url, headers=served.headers("lab_b")).status_code == 404
     assert served.client.get(f"{url}/lineage", headers=served.headers("lab_b")).status_code == 404
-    names = [i["name"] for i in served.client.get("/api/v1/items", headers=served.headers("lab_b")).json()["items"]]
+    names = [
+        i["name"] for i in served.client.get("/api/v1/items", headers=served.headers("lab_b")).json()["items"]
+    ]
     assert names == ["public scan"]
     # writing into another project, or deriving from its private item, is refused
     body = {"kind": "dataset", "name": "y", "project": "lab-a"}
     assert served.client.post("/api/v1/items", json=body, headers=served.headers("lab_b")).status_code == 403
     body = {"kind": "dataset", "name": "y", "project": "lab-b", "inputs": [secret["id"]]}
     assert served.client.post("/api/v1/items", json=body, headers=served.headers("lab_b")).status_code == 404
-    tags = served.client.post(f"/api/v1/items/{public['id']}/tags", json={"add": ["x"]}, headers=served.headers("lab_b"))
+    tags = served.client.post(
+        f"/api/v1/items/{public['id']}/tags", json={"add": ["x"]}, headers=served.headers("lab_b")
+    )
     assert tags.status_code == 403
 
 
@@ -123,7 +132,9 @@ def test_streamed_upload_in_chunks_and_hash_check(served) -> None:
     assert response.status_code == 201, response.text
     info = response.json()
     assert info["hash"] == array_hash(data) and info["chunks"] == [50, 100]
-    assert served.client.get(f"/api/v1/blobs/{info['hash']}", headers=served.headers("write")).status_code == 200
+    assert (
+        served.client.get(f"/api/v1/blobs/{info['hash']}", headers=served.headers("write")).status_code == 200
+    )
     wrong = {**served.headers("write"), "X-Content-Hash": "0" * 64}
     response = served.client.post("/api/v1/blobs", params=params, content=little.tobytes(), headers=wrong)
     assert response.status_code == 400 and "does not match" in response.json()["detail"]
@@ -149,4 +160,7 @@ def test_cache_key_lookup_and_idempotent_create(served) -> None:
     assert (first.status_code, again.status_code) == (201, 200) and again.json()["id"] == first.json()["id"]
     found = served.client.get("/api/v1/cache", params={"key": "k:1"}, headers=served.headers("read"))
     assert found.json()["id"] == first.json()["id"]
-    assert served.client.get("/api/v1/cache", params={"key": "k:2"}, headers=served.headers("read")).status_code == 404
+    assert (
+        served.client.get("/api/v1/cache", params={"key": "k:2"}, headers=served.headers("read")).status_code
+        == 404
+    )
