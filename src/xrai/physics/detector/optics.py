@@ -104,7 +104,7 @@ def collection_efficiency(numerical_aperture: float, *, refractive_index: float)
     Examples
     --------
     >>> round(collection_efficiency(0.28, refractive_index=1.82), 5)
-    0.00596
+    0.00595
     """
     check_range("refractive_index", refractive_index, low=1.0)
     check_range("numerical_aperture", numerical_aperture, low=0, high=refractive_index)
