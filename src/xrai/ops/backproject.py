@@ -163,13 +163,17 @@ def _backproject_guarded(
     center_col: float,
     n_x: int,
     n_y: int,
+    oversampling: int = 1,
 ) -> Array:
-    """Back-project ``q`` ``[z, angle, col + 3]`` (zero guard columns 1 before, 2 after) to ``[z, y, x]``.
+    """Back-project ``q`` ``[z, angle, cols + 3]`` (zero guard columns 1 before, 2 after) to ``[z, y, x]``.
 
-    The internal entry point of FBP, which writes its filtered rows straight into such a buffer.
+    The internal entry point of FBP, which writes its filtered rows straight into such a buffer. With
+    ``oversampling = k`` the rows are sampled every ``1/k`` detector pixel (column ``c`` of the detector is
+    sample ``k c``), so the linear interpolation blurs ``k`` times less.
     """
+    k = int(oversampling)
     if is_torch(q):
-        return _bp_parallel_torch(q, angles_rad, weights, center_col, n_x, n_y)
+        return _bp_parallel_torch(q, angles_rad, weights, center_col * k, n_x, n_y, float(k))
     dtype = q.dtype
     out = np.zeros((q.shape[0], n_y, n_x), dtype=dtype)
     _bp_parallel_kernel(
@@ -177,9 +181,9 @@ def _backproject_guarded(
         np.cos(angles_rad).astype(dtype),
         np.sin(angles_rad).astype(dtype),
         weights.astype(dtype),
-        np.array([center_col + _GUARD_LEFT, 0.0, q.shape[2] - 2.0], dtype=dtype),
-        _coords(n_x, dtype),
-        _coords(n_y, dtype),
+        np.array([center_col * k + _GUARD_LEFT, 0.0, q.shape[2] - 2.0], dtype=dtype),
+        _coords(n_x, dtype) * dtype.type(k),
+        _coords(n_y, dtype) * dtype.type(k),
         out,
     )
     return out
@@ -192,13 +196,14 @@ def _bp_parallel_torch(
     center: float,
     n_x: int,
     n_y: int,
+    scale: float = 1.0,
 ) -> Any:
     import torch
 
     nz, na, ncg = q.shape
     dtype, device = q.dtype, q.device
-    x = torch.as_tensor(_coords(n_x, np.float64), dtype=dtype, device=device)
-    y = torch.as_tensor(_coords(n_y, np.float64), dtype=dtype, device=device)
+    x = torch.as_tensor(_coords(n_x, np.float64) * scale, dtype=dtype, device=device)
+    y = torch.as_tensor(_coords(n_y, np.float64) * scale, dtype=dtype, device=device)
     cos_a = torch.as_tensor(np.cos(angles), dtype=dtype, device=device)
     sin_a = torch.as_tensor(np.sin(angles), dtype=dtype, device=device)
     w = torch.as_tensor(weights, dtype=dtype, device=device)
