@@ -25,7 +25,9 @@ class KnowledgeBaseStoreFactory:
     def __call__(self) -> KnowledgeBaseStore:
         from xrai.kb import KnowledgeBase
 
-        return KnowledgeBaseStore(KnowledgeBase.open(self.location, store_url=self.store_url), run_id=self.run_id)
+        return KnowledgeBaseStore(
+            KnowledgeBase.open(self.location, store_url=self.store_url), run_id=self.run_id
+        )
 
 
 class KnowledgeBaseStore:

@@ -25,16 +25,22 @@ class ReportData:
     """Everything the report shows; built by :mod:`xrai.pipeline.screen`."""
 
     title: str
-    specimens: Sequence[Mapping[str, Any]]  # name, group, status, error, flags, thumbnails {caption: png bytes}
+    specimens: Sequence[
+        Mapping[str, Any]
+    ]  # name, group, status, error, flags, thumbnails {caption: png bytes}
     measurements: Sequence[Mapping[str, Any]] = ()  # one row per specimen × structure
-    comparison: Sequence[Mapping[str, Any]] = ()  # one row per feature: feature, groups, p, q, effect, significant
+    comparison: Sequence[
+        Mapping[str, Any]
+    ] = ()  # one row per feature: feature, groups, p, q, effect, significant
     figures: Mapping[str, bytes] = field(default_factory=dict)  # caption -> PNG
     stage_seconds: Mapping[str, float] = field(default_factory=dict)
     summary: Mapping[str, Any] = field(default_factory=dict)
     notes: Sequence[str] = ()
 
 
-def image_png(image: np.ndarray, *, cmap: str = "gray", overlay: np.ndarray | None = None, size: int = 160) -> bytes:
+def image_png(
+    image: np.ndarray, *, cmap: str = "gray", overlay: np.ndarray | None = None, size: int = 160
+) -> bytes:
     """A small PNG of a 2-D array (robust 1–99 % contrast), optionally with a label overlay."""
     import matplotlib
 
@@ -43,7 +49,7 @@ def image_png(image: np.ndarray, *, cmap: str = "gray", overlay: np.ndarray | No
 
     data = np.asarray(image, dtype=np.float64)
     finite = data[np.isfinite(data)]
-    low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     fig = plt.figure(figsize=(size / 100, size / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(data, cmap=cmap, vmin=low, vmax=high if high > low else low + 1, interpolation="nearest")
@@ -111,14 +117,20 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     if data.summary:
         parts.append("<p class='sub'>")
         parts.extend(
-            f"<span class='kpi'><b>{html.escape(_fmt(v))}</b>{html.escape(str(k))}</span>" for k, v in data.summary.items()
+            f"<span class='kpi'><b>{html.escape(_fmt(v))}</b>{html.escape(str(k))}</span>"
+            for k, v in data.summary.items()
         )
         parts.append("</p>")
     flagged = [s for s in data.specimens if s.get("flags")]
     failed = [s for s in data.specimens if s.get("status") == "failed"]
     parts.append("<h2>Flagged specimens</h2>")
     parts.append(
-        _table([{"specimen": s["name"], "group": s.get("group", ""), "flags": "; ".join(s["flags"])} for s in flagged])
+        _table(
+            [
+                {"specimen": s["name"], "group": s.get("group", ""), "flags": "; ".join(s["flags"])}
+                for s in flagged
+            ]
+        )
     )
     if failed:
         parts.append("<h2>Failed specimens</h2>")
@@ -129,7 +141,9 @@ def write_report(path: str | Path, data: ReportData) -> Path:
         css = "spec failed" if status == "failed" else "spec"
         flags = s.get("flags") or []
         flag_html = (
-            f"<div class='flag'>{html.escape('; '.join(flags))}</div>" if flags else "<div class='ok'>no flags</div>"
+            f"<div class='flag'>{html.escape('; '.join(flags))}</div>"
+            if flags
+            else "<div class='ok'>no flags</div>"
         )
         thumbs = "".join(
             f"<figure>{_img(png, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"

@@ -35,8 +35,14 @@ class StageStore(Protocol):
         """The stored output for ``key``."""
 
     def save(
-        self, key: str, output: StageOutput, *, stage: Stage, specimen: Mapping[str, Any],
-        input_items: Sequence[str], seconds: float,
+        self,
+        key: str,
+        output: StageOutput,
+        *,
+        stage: Stage,
+        specimen: Mapping[str, Any],
+        input_items: Sequence[str],
+        seconds: float,
     ) -> str:
         """Store ``output`` under ``key`` (idempotent) with lineage to ``input_items``; return its item id."""  # fmt: skip
 
@@ -94,7 +100,11 @@ class SpecimenResult:
 
 
 def run_specimen(
-    job: SpecimenJob, store: StageStore, *, keep: Iterable[str] = (), on_stage: Callable[[str], None] | None = None
+    job: SpecimenJob,
+    store: StageStore,
+    *,
+    keep: Iterable[str] = (),
+    on_stage: Callable[[str], None] | None = None,
 ) -> SpecimenResult:
     """Run (or reuse) every stage of ``job``; return records and the outputs of the stages named in ``keep``."""
     keep = set(keep)
@@ -116,7 +126,13 @@ def run_specimen(
         for stage in job.stages:
             if stored[stage.name] is not None:
                 records.append(
-                    StageRecord(stage=stage.name, key=keys[stage.name], item_id=stored[stage.name], cached=True, seconds=0.0)
+                    StageRecord(
+                        stage=stage.name,
+                        key=keys[stage.name],
+                        item_id=stored[stage.name],
+                        cached=True,
+                        seconds=0.0,
+                    )
                 )
             else:
                 inputs = {name: output_of(name) for name in stage.inputs}
@@ -124,7 +140,9 @@ def run_specimen(
                 result = stage.func(inputs, **stage.params)
                 seconds = time.perf_counter() - start
                 if not isinstance(result, StageOutput):
-                    raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, expected StageOutput")
+                    raise TypeError(
+                        f"stage {stage.name!r} returned {type(result).__name__}, expected StageOutput"
+                    )
                 outputs[stage.name] = result
                 item = store.save(
                     keys[stage.name], result, stage=stage, specimen=specimen,
@@ -154,7 +172,9 @@ def run_specimen(
         )  # fmt: skip
 
 
-def _run_in_worker(job: SpecimenJob, store_factory: Callable[[], StageStore], keep: tuple[str, ...]) -> SpecimenResult:
+def _run_in_worker(
+    job: SpecimenJob, store_factory: Callable[[], StageStore], keep: tuple[str, ...]
+) -> SpecimenResult:
     return run_specimen(job, store_factory(), keep=keep)
 
 
@@ -227,17 +247,23 @@ def _iterate_dask(
         try:
             n = int(cluster.split(":", 1)[1])
         except ValueError:
-            raise ConfigError(f"cluster = {cluster!r} is not allowed: use 'local:N' with an integer N") from None
+            raise ConfigError(
+                f"cluster = {cluster!r} is not allowed: use 'local:N' with an integer N"
+            ) from None
         local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         address: Any = local
     elif cluster.startswith(("dask://", "tcp://")):
         address = "tcp://" + cluster.split("://", 1)[1]
     else:
-        raise ConfigError(f"cluster = {cluster!r} is not allowed: use 'dask://host:port', 'tcp://host:port' or 'local:N'")
+        raise ConfigError(
+            f"cluster = {cluster!r} is not allowed: use 'dask://host:port', 'tcp://host:port' or 'local:N'"
+        )
     try:
         with Client(address) as client:
             futures = [
-                client.submit(_run_in_worker, job, store_factory, keep, key=f"xrai-{i}-{job.name}", pure=False)
+                client.submit(
+                    _run_in_worker, job, store_factory, keep, key=f"xrai-{i}-{job.name}", pure=False
+                )
                 for i, job in enumerate(jobs)
             ]
             index = {f.key: i for i, f in enumerate(futures)}
