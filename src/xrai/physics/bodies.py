@@ -109,44 +109,45 @@ def _axis_matrix(axis: Vec3) -> F64:
     return np.asarray(np.eye(3) + kx + kx @ kx / (1 + c), dtype=np.float64)
 
 
-def _quadric_interval(a: F64, b: F64, c: F64, bounds: _Interval, *, a_scale: float = 1.0) -> _Interval:
+def _quadric_interval(a: float, b: F64, c: F64, bounds: _Interval, *, a_scale: float = 1.0) -> _Interval:
     """The part of ``{τ : aτ² + bτ + c ≤ 0}`` inside ``bounds`` (one interval: the bodies are convex).
 
-    ``|a| ≤ 1e-12 · a_scale`` counts as 0 (a ray parallel to a cylinder's axis or a cone's surface line).
+    ``a`` depends only on the ray direction, which all rays share (parallel beam), so it is a number.
+    ``|a| ≤ 1e-12 · a_scale`` counts as 0 (a ray parallel to a cylinder's axis or to a cone's surface line).
+    Empty results have ``lo >= hi``.
     """
     lo0, hi0 = bounds
-    disc = b * b - 4 * a * c
-    root = np.sqrt(np.maximum(disc, 0.0))
-    # numerically stable roots: q = −(b + sign(b)√disc)/2, roots q/a and c/q
-    q = -0.5 * (b + np.copysign(root, b))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r1 = np.where(q != 0, c / q, 0.0)
-        r2 = np.where(a != 0, q / a, 0.0)
-    small, large = np.minimum(r1, r2), np.maximum(r1, r2)
     tiny = 1e-12 * a_scale
-    positive = a > tiny
-    negative = a < -tiny
-    real = disc >= 0
-    inf = np.full_like(a, np.inf)
-    # piece 1 and piece 2 of the solution set (empty where lo > hi)
-    lo1 = np.where(positive, np.where(real, small, inf), np.where(negative, np.where(real, -inf, -inf), -inf))
-    hi1 = np.where(positive, np.where(real, large, -inf), np.where(negative, np.where(real, small, inf), inf))
-    lo2 = np.where(negative & real, large, inf)
-    hi2 = np.where(negative & real, inf, -inf)
-    linear = ~(positive | negative)
-    if np.any(linear):
+    if a > tiny:
+        # centre and half-width: the chord 2·half has no cancellation error
+        disc = b * b - 4.0 * a * c
+        half = np.sqrt(np.maximum(disc, 0.0)) / (2.0 * a)
+        centre = b / (-2.0 * a)
+        hit = disc >= 0
+        return np.where(hit, np.maximum(centre - half, lo0), np.inf), np.where(
+            hit, np.minimum(centre + half, hi0), -np.inf
+        )
+    inf = np.full(np.shape(b), np.inf)
+    if a < -tiny:  # (−∞, r₁] ∪ [r₂, ∞), or everything when there is no real root
+        disc = b * b - 4.0 * a * c
+        real = disc >= 0
+        half = np.sqrt(np.maximum(disc, 0.0)) / (2.0 * abs(a))
+        centre = b / (-2.0 * a)
+        r1, r2 = centre - half, centre + half
+        p1_lo, p1_hi = np.broadcast_to(lo0, r1.shape), np.where(real, np.minimum(r1, hi0), hi0)
+        p2_lo, p2_hi = (
+            np.where(real, np.maximum(r2, lo0), inf),
+            np.where(real, np.broadcast_to(hi0, r2.shape), -inf),
+        )
+    else:  # linear: bτ + c ≤ 0
         with np.errstate(divide="ignore", invalid="ignore"):
             cut = -c / b
-        lin_lo = np.where(b < 0, cut, np.where((b == 0) & (c <= 0), -inf, np.where(b > 0, -inf, inf)))
-        lin_hi = np.where(b > 0, cut, np.where((b == 0) & (c <= 0), inf, np.where(b < 0, inf, -inf)))
-        lo1 = np.where(linear, lin_lo, lo1)
-        hi1 = np.where(linear, lin_hi, hi1)
-    p1_lo, p1_hi = np.maximum(lo1, lo0), np.minimum(hi1, hi0)
-    p2_lo, p2_hi = np.maximum(lo2, lo0), np.minimum(hi2, hi0)
+        p1_lo = np.where(b < 0, np.maximum(cut, lo0), np.where((b == 0) & (c > 0), inf, lo0))
+        p1_hi = np.where(b > 0, np.minimum(cut, hi0), np.where((b == 0) & (c > 0), -inf, hi0))
+        p2_lo, p2_hi = inf, -inf
     ok1, ok2 = p1_hi > p1_lo, p2_hi > p2_lo
-    lo = np.where(ok1, p1_lo, np.where(ok2, p2_lo, inf))
+    lo = np.where(ok1, np.where(ok2, np.minimum(p1_lo, p2_lo), p1_lo), np.where(ok2, p2_lo, inf))
     hi = np.where(ok1, np.where(ok2, np.maximum(p1_hi, p2_hi), p1_hi), np.where(ok2, p2_hi, -inf))
-    lo = np.where(ok1 & ok2, np.minimum(p1_lo, p2_lo), lo)
     return lo, hi
 
 
@@ -195,6 +196,20 @@ class Body:
         """Radius (m) of a sphere about ``centre_m`` that contains the body."""
         raise NotImplementedError
 
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:  # pragma: no cover - abstract
+        """Lower and upper corners of an axis-aligned box holding the body in its local frame."""
+        raise NotImplementedError
+
+    def footprint_m(self, angle_rad: float = 0.0) -> tuple[float, float, float, float]:
+        """``(s_min, s_max, z_min, z_max)`` (m): a rectangle on the detector that contains the body's shadow."""
+        lo, hi = self._local_bounds()
+        corners = np.array(
+            [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        )
+        points = corners @ self._rotation().T + np.asarray(self.centre_m)
+        s = points[:, 0] * math.cos(angle_rad) + points[:, 1] * math.sin(angle_rad)
+        return float(s.min()), float(s.max()), float(points[:, 2].min()), float(points[:, 2].max())
+
     def interval(self, origin: F64, direction: F64) -> _Interval:
         """Entry and exit ``τ`` of rays ``origin + τ·direction`` (sample frame; origin ``(3, ...)``).
 
@@ -202,9 +217,11 @@ class Body:
         """
         rotation = self._rotation()
         centre = np.asarray(self.centre_m).reshape((3,) + (1,) * (origin.ndim - 1))
-        local_o = np.tensordot(rotation.T, origin - centre, axes=1)
-        local_d = rotation.T @ direction
-        return self._local_interval(local_o, local_d)
+        shifted = origin - centre
+        if np.array_equal(rotation, np.eye(3)):
+            return self._local_interval(shifted, direction)
+        local_o = (rotation.T @ shifted.reshape(3, -1)).reshape(shifted.shape)
+        return self._local_interval(local_o, rotation.T @ direction)
 
     def volume_m3(self) -> float:  # pragma: no cover - abstract
         """Volume (m³)."""
@@ -260,7 +277,11 @@ class Sphere(Body):
     def _local_interval(self, origin: F64, direction: F64) -> _Interval:
         b = 2 * np.tensordot(direction, origin, axes=1)
         c = (origin * origin).sum(axis=0) - self.radius_m**2
-        return _quadric_interval(np.full_like(c, direction @ direction), b, c, _UNBOUNDED)
+        return _quadric_interval(float(direction @ direction), b, c, _UNBOUNDED)
+
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:
+        r = self.radius_m
+        return (-r, -r, -r), (r, r, r)
 
     @property
     def bounding_radius_m(self) -> float:
@@ -296,7 +317,11 @@ class Ellipsoid(Body):
         d = direction * scale
         b = 2 * np.tensordot(d, o, axes=1)
         c = (o * o).sum(axis=0) - 1.0
-        return _quadric_interval(np.full_like(c, d @ d), b, c, _UNBOUNDED, a_scale=float(scale.max() ** 2))
+        return _quadric_interval(float(d @ d), b, c, _UNBOUNDED, a_scale=float(scale.max() ** 2))
+
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:
+        a, b, c = self.semi_axes_m
+        return (-a, -b, -c), (a, b, c)
 
     @property
     def bounding_radius_m(self) -> float:
@@ -332,10 +357,13 @@ class Cylinder(Body):
     def _local_interval(self, origin: F64, direction: F64) -> _Interval:
         ox, oy, oz = origin
         dx, dy, dz = direction
-        a = np.full_like(ox, dx * dx + dy * dy)
         b = 2 * (ox * dx + oy * dy)
         c = ox * ox + oy * oy - self.radius_m**2
-        return _quadric_interval(a, b, c, _slab(oz, float(dz), self.length_m / 2))
+        return _quadric_interval(float(dx * dx + dy * dy), b, c, _slab(oz, float(dz), self.length_m / 2))
+
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:
+        r, h = self.radius_m, self.length_m / 2
+        return (-r, -r, -h), (r, r, h)
 
     @property
     def bounding_radius_m(self) -> float:
@@ -372,6 +400,10 @@ class Box(Body):
             a, b = _slab(origin[axis], float(direction[axis]), self.size_m[axis] / 2)
             lo, hi = np.maximum(lo, a), np.minimum(hi, b)
         return lo, hi
+
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:
+        a, b, c = (x / 2 for x in self.size_m)
+        return (-a, -b, -c), (a, b, c)
 
     @property
     def bounding_radius_m(self) -> float:
@@ -412,11 +444,15 @@ class Cone(Body):
         dx, dy, dz = direction
         g = (self.top_radius_m - self.radius_m) / self.height_m  # r(z) = R0 + g z on 0 <= z <= H
         r0 = self.radius_m + g * oz
-        a = np.full_like(ox, dx * dx + dy * dy - g * g * dz * dz)
+        a = float(dx * dx + dy * dy - g * g * dz * dz)
         b = 2 * (ox * dx + oy * dy) - 2 * g * dz * r0
         c = ox * ox + oy * oy - r0 * r0
         half = self.height_m / 2
         return _quadric_interval(a, b, c, _slab(oz - half, float(dz), half), a_scale=1.0 + g * g)
+
+    def _local_bounds(self) -> tuple[Vec3, Vec3]:
+        r = max(self.radius_m, self.top_radius_m)
+        return (-r, -r, 0.0), (r, r, self.height_m)
 
     @property
     def bounding_radius_m(self) -> float:
@@ -442,6 +478,11 @@ def _unit_axis(axis: Any) -> Vec3:
 
 def _union_length(lo: F64, hi: F64) -> F64:
     """Total length of the union of intervals ``[lo[r], hi[r]]`` along axis 0 (empty where lo >= hi)."""
+    if lo.shape[0] == 1:
+        return np.maximum(hi[0] - lo[0], 0.0)
+    if lo.shape[0] == 2:  # inclusion–exclusion
+        overlap = np.maximum(np.minimum(hi[0], hi[1]) - np.maximum(lo[0], lo[1]), 0.0)
+        return np.maximum(hi[0] - lo[0], 0.0) + np.maximum(hi[1] - lo[1], 0.0) - overlap
     empty = hi <= lo
     lo = np.where(empty, np.inf, lo)
     hi = np.where(empty, -np.inf, hi)
@@ -482,31 +523,82 @@ def _lengths(
     return out
 
 
-def _footprint(
+_Span = tuple[int, int, int, int]  # rows r0:r1, cols c0:c1
+
+
+def _span(body: Body, s_axis: F64, v_axis: F64, angle_rad: float) -> _Span | None:
+    """The index window of the grid ``v_axis × s_axis`` (both increasing) that the body's shadow can touch."""
+    s_min, s_max, v_min, v_max = body.footprint_m(angle_rad)
+    margin = 1e-9 * max(abs(s_min), abs(s_max), abs(v_min), abs(v_max), 1e-12)
+    c0 = int(np.searchsorted(s_axis, s_min - margin, side="left"))
+    c1 = int(np.searchsorted(s_axis, s_max + margin, side="right"))
+    r0 = int(np.searchsorted(v_axis, v_min - margin, side="left"))
+    r1 = int(np.searchsorted(v_axis, v_max + margin, side="right"))
+    return (r0, r1, c0, c1) if r1 > r0 and c1 > c0 else None
+
+
+def _grid_lengths(
     bodies: Sequence[Body],
-    shape: tuple[int, int],
-    pixels: tuple[float, float],
+    s_axis: F64,
+    v_axis: F64,
     angle_rad: float,
-    center: float,
-) -> list[tuple[slice, slice]]:
-    """Pixel windows (rows, cols) that each body's bounding sphere can touch, one pixel of margin."""
-    windows = []
+    depth_range: tuple[float, float] | None,
+) -> tuple[list[F64], list[_Span | None]]:
+    """Per-body lengths on the grid ``v_axis × s_axis``, each body traced only inside its shadow's window.
+
+    Returns full-size ``(rows, cols)`` maps and the window of each body (``None`` when it misses the grid).
+    """
+    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
+    direction = np.array([-sin, cos, 0.0])
+    spans: list[_Span | None] = []
+    intervals: list[_Interval | None] = []
     for body in bodies:
-        x, y, z = body.centre_m
-        s_c = x * math.cos(angle_rad) + y * math.sin(angle_rad)
-        r = body.bounding_radius_m
-        c_lo = math.floor((s_c - r) / pixels[1] + center) - 1
-        c_hi = math.ceil((s_c + r) / pixels[1] + center) + 2
-        mid = (shape[0] - 1) / 2.0
-        r_lo = math.floor((z - r) / pixels[0] + mid) - 1
-        r_hi = math.ceil((z + r) / pixels[0] + mid) + 2
-        windows.append(
-            (
-                slice(max(r_lo, 0), max(min(r_hi, shape[0]), 0)),
-                slice(max(c_lo, 0), max(min(c_hi, shape[1]), 0)),
-            )
-        )
-    return windows
+        span = _span(body, s_axis, v_axis, angle_rad)
+        spans.append(span)
+        if span is None:
+            intervals.append(None)
+            continue
+        r0, r1, c0, c1 = span
+        s, v = np.broadcast_arrays(s_axis[None, c0:c1], v_axis[r0:r1, None])
+        lo, hi = body.interval(np.stack([s * cos, s * sin, v]), direction)
+        if depth_range is not None:
+            lo, hi = np.maximum(lo, depth_range[0]), np.minimum(hi, depth_range[1])
+        intervals.append((lo, hi))
+    out = []
+    for j, span in enumerate(spans):
+        full = np.zeros((v_axis.size, s_axis.size))
+        out.append(full)
+        interval = intervals[j]
+        if span is None or interval is None:
+            continue
+        r0, r1, c0, c1 = span
+        lo, hi = interval
+        length = np.maximum(hi - lo, 0.0)
+        overlaps = []  # (later body, window in grid indices) where a later body can displace this one
+        for i in range(j + 1, len(bodies)):
+            other = spans[i]
+            if other is None or intervals[i] is None:
+                continue
+            a0, a1, b0, b1 = max(r0, other[0]), min(r1, other[1]), max(c0, other[2]), min(c1, other[3])
+            if a1 > a0 and b1 > b0:
+                overlaps.append((i, (a0, a1, b0, b1)))
+        if overlaps:  # subtract the union of the later intervals on the smallest window holding them all
+            w0, w1 = min(o[1][0] for o in overlaps), max(o[1][1] for o in overlaps)
+            v0, v1 = min(o[1][2] for o in overlaps), max(o[1][3] for o in overlaps)
+            region = (slice(w0 - r0, w1 - r0), slice(v0 - c0, v1 - c0))
+            shape = (len(overlaps), w1 - w0, v1 - v0)
+            block_lo, block_hi = np.full(shape, np.inf), np.full(shape, -np.inf)
+            for k, (i, (a0, a1, b0, b1)) in enumerate(overlaps):
+                other, other_interval = spans[i], intervals[i]
+                assert other is not None and other_interval is not None
+                here = (slice(a0 - r0, a1 - r0), slice(b0 - c0, b1 - c0))
+                there = (slice(a0 - other[0], a1 - other[0]), slice(b0 - other[2], b1 - other[2]))
+                inner = (k, slice(a0 - w0, a1 - w0), slice(b0 - v0, b1 - v0))
+                block_lo[inner] = np.maximum(other_interval[0][there], lo[here])
+                block_hi[inner] = np.minimum(other_interval[1][there], hi[here])
+            length[region] = np.maximum(length[region] - _union_length(block_lo, block_hi), 0.0)
+        full[r0:r1, c0:c1] = length
+    return out, spans
 
 
 def project_bodies(
@@ -597,25 +689,18 @@ def project_bodies(
             f"depth_range_m = {depth_range_m!r} is not allowed: must be (start, stop) with start < stop"
         )
 
-    per_body = [np.zeros(shape) for _ in body_list]
-    windows = _footprint(body_list, shape, pixels, angle, center)
-    rows = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
-    cols = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
-    if rows.stop > rows.start and cols.stop > cols.start:
-        jj = np.arange(cols.start, cols.stop, dtype=np.float64)
-        ii = np.arange(rows.start, rows.stop, dtype=np.float64)
-        s = ((jj - center) * pixels[1])[None, :]
-        v = ((ii - (shape[0] - 1) / 2.0) * pixels[0])[:, None]
-        s, v = np.broadcast_arrays(s, v)
-        lengths = _lengths(body_list, s, v, angle, depth_range_m)
-        for out, length in zip(per_body, lengths, strict=True):
-            out[rows, cols] = length
-        if sampling == "area" and factor > 1:
-            for out in per_body:
-                out[rows, cols] += _curvature_correction(out[rows, cols])
-            _antialias(
-                body_list, per_body, lengths, shape, pixels, angle, center, rows, cols, factor, depth_range_m
-            )
+    s_axis = (np.arange(shape[1], dtype=np.float64) - center) * pixels[1]
+    v_axis = (np.arange(shape[0], dtype=np.float64) - (shape[0] - 1) / 2.0) * pixels[0]
+    per_body, spans = _grid_lengths(body_list, s_axis, v_axis, angle, depth_range_m)
+    if sampling == "area" and factor > 1:
+        centre_hits = [t > 0 for t in per_body]
+        for out, span in zip(per_body, spans, strict=True):
+            if span is not None:  # one pixel of margin: the Laplacian reaches the zeros around the shadow
+                r0, r1, c0, c1 = max(span[0] - 1, 0), span[1] + 1, max(span[2] - 1, 0), span[3] + 1
+                out[r0:r1, c0:c1] += _curvature_correction(out[r0:r1, c0:c1])
+        _antialias(
+            body_list, per_body, centre_hits, spans, shape, pixels, angle, center, factor, depth_range_m
+        )
 
     maps: dict[str, F64] = {}
     for body, length in zip(body_list, per_body, strict=True):
@@ -634,28 +719,22 @@ def _curvature_correction(values: F64) -> F64:
 def _antialias(
     bodies: Sequence[Body],
     per_body: list[F64],
-    centre_lengths: Sequence[F64],
+    centre_hits: Sequence[npt.NDArray[np.bool_]],
+    spans: Sequence[_Span | None],
     shape: tuple[int, int],
     pixels: tuple[float, float],
     angle: float,
     center: float,
-    rows: slice,
-    cols: slice,
     factor: int,
     depth_range: tuple[float, float] | None,
 ) -> None:
-    """Replace the point samples of pixels near a silhouette by sub-pixel averages, in place."""
-    n_r, n_c = rows.stop - rows.start, cols.stop - cols.start
-    jj = np.arange(cols.start, cols.stop + 1, dtype=np.float64) - 0.5
-    ii = np.arange(rows.start, rows.stop + 1, dtype=np.float64) - 0.5
-    s = ((jj - center) * pixels[1])[None, :]
-    v = ((ii - (shape[0] - 1) / 2.0) * pixels[0])[:, None]
-    s, v = np.broadcast_arrays(s, v)
-    corners = _lengths(bodies, s, v, angle, depth_range)
-    edge = np.zeros((n_r, n_c), dtype=bool)
-    for hit_corner, hit_centre in zip(corners, centre_lengths, strict=True):
+    """Replace the values of pixels near a silhouette by sub-pixel averages, in place."""
+    s_corner = (np.arange(shape[1] + 1, dtype=np.float64) - 0.5 - center) * pixels[1]
+    v_corner = (np.arange(shape[0] + 1, dtype=np.float64) - 0.5 - (shape[0] - 1) / 2.0) * pixels[0]
+    corners, _ = _grid_lengths(bodies, s_corner, v_corner, angle, depth_range)
+    edge = np.zeros(shape, dtype=bool)
+    for hit_corner, centre in zip(corners, centre_hits, strict=True):
         inside = hit_corner > 0
-        centre = hit_centre > 0
         stack = [inside[:-1, :-1], inside[1:, :-1], inside[:-1, 1:], inside[1:, 1:], centre]
         edge |= np.logical_or.reduce(stack) & ~np.logical_and.reduce(stack)
     for _ in range(2):  # widen by two pixels: near the rim t ~ sqrt(distance) is far from linear
@@ -665,12 +744,10 @@ def _antialias(
         grown[:, 1:] |= grown[:, :-1].copy()
         grown[:, :-1] |= grown[:, 1:].copy()
         edge = grown
-    windows = _footprint(bodies, shape, pixels, angle, center)
-    for body, (wr, wc) in zip(bodies, windows, strict=True):
-        if body.bounding_radius_m < 2 * max(pixels):  # tiny bodies can hide between the corners
-            edge[
-                wr.start - rows.start : wr.stop - rows.start, wc.start - cols.start : wc.stop - cols.start
-            ] = True
+    for body, span in zip(bodies, spans, strict=True):
+        s_min, s_max, v_min, v_max = body.footprint_m(angle)
+        if span is not None and min(s_max - s_min, v_max - v_min) < 4 * max(pixels):
+            edge[span[0] : span[1], span[2] : span[3]] = True  # thin bodies can hide between the corners
     er, ec = np.nonzero(edge)
     if er.size == 0:
         return
@@ -679,8 +756,8 @@ def _antialias(
     sub_r, sub_c = grid_r.ravel(), grid_c.ravel()
     chunk = max(1, 2**20 // (factor * factor))
     for start in range(0, er.size, chunk):
-        pr = er[start : start + chunk] + rows.start
-        pc = ec[start : start + chunk] + cols.start
+        pr = er[start : start + chunk]
+        pc = ec[start : start + chunk]
         sub_s = ((pc[:, None] + sub_c[None, :] - center) * pixels[1]).astype(np.float64)
         sub_v = ((pr[:, None] + sub_r[None, :] - (shape[0] - 1) / 2.0) * pixels[0]).astype(np.float64)
         lengths = _lengths(bodies, sub_s, sub_v, angle, depth_range)
