@@ -479,10 +479,12 @@ def _unit_axis(axis: Any) -> Vec3:
 def _union_length(lo: F64, hi: F64) -> F64:
     """Total length of the union of intervals ``[lo[r], hi[r]]`` along axis 0 (empty where lo >= hi)."""
     if lo.shape[0] == 1:
-        return np.maximum(hi[0] - lo[0], 0.0)
+        single: F64 = np.maximum(hi[0] - lo[0], 0.0)
+        return single
     if lo.shape[0] == 2:  # inclusion–exclusion
         overlap = np.maximum(np.minimum(hi[0], hi[1]) - np.maximum(lo[0], lo[1]), 0.0)
-        return np.maximum(hi[0] - lo[0], 0.0) + np.maximum(hi[1] - lo[1], 0.0) - overlap
+        pair: F64 = np.maximum(hi[0] - lo[0], 0.0) + np.maximum(hi[1] - lo[1], 0.0) - overlap
+        return pair
     empty = hi <= lo
     lo = np.where(empty, np.inf, lo)
     hi = np.where(empty, -np.inf, hi)
