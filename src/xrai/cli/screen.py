@@ -95,8 +95,8 @@ def screen_command(
         result = run_screen(inputs, config, title=title, on_result=lambda _r: advance(), notes=notes)
     s = result.summary
     console.print(
-        f"[bold]{s['succeeded']}/{s['specimens']} specimens[/] in {s['wall time (s)']} s: "
-        f"{s['samples/hour']} samples/hour, {s['MB/s (raw)']} MB/s raw; {s['stages computed']} stages computed, "
+        f"[bold]{s['succeeded']}/{s['specimens']} specimens[/] in {s['wall_time_s']} s: "
+        f"{s['samples_per_hour']} samples/hour, {s['raw_mb_per_s']} MB/s raw; {s['stages_computed']} stages computed, "
         f"{s['flagged']} flagged."
     )
     for name, reasons in result.flags.items():

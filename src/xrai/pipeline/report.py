@@ -117,7 +117,7 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     if data.summary:
         parts.append("<p class='sub'>")
         parts.extend(
-            f"<span class='kpi'><b>{html.escape(_fmt(v))}</b>{html.escape(str(k))}</span>"
+            f"<span class='kpi'><b>{html.escape(_fmt(v))}</b>{html.escape(_label(k))}</span>"
             for k, v in data.summary.items()
         )
         parts.append("</p>")
@@ -177,6 +177,13 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     parts.append("</body></html>")
     path.write_text("".join(parts), encoding="utf-8")
     return path
+
+
+_LABELS = {"wall_time_s": "wall time (s)", "samples_per_hour": "samples/hour", "raw_mb_per_s": "MB/s (raw data)"}
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key, key.replace("_", " "))
 
 
 def _fmt(value: Any) -> str:

@@ -220,10 +220,10 @@ def run_screen(
         "succeeded": n_ok,
         "failed": len(results) - n_ok,
         "flagged": len(batch["flags"]),
-        "wall time (s)": round(seconds, 1),
-        "samples/hour": round(3600 * n_ok / seconds, 1) if seconds > 0 else math.inf,
-        "MB/s (raw)": round(raw_bytes / 1e6 / seconds, 2) if seconds > 0 else math.inf,
-        "stages computed": computed,
+        "wall_time_s": round(seconds, 1),
+        "samples_per_hour": round(3600 * n_ok / seconds, 1) if seconds > 0 else math.inf,
+        "raw_mb_per_s": round(raw_bytes / 1e6 / seconds, 2) if seconds > 0 else math.inf,
+        "stages_computed": computed,
     }
     report_path = _write_report(results, batch, config, title=title, summary=summary, notes=notes)
     with KnowledgeBase.open(config.kb) as kb:
