@@ -213,6 +213,21 @@ def test_overlapping_bodies_of_one_material_count_once() -> None:
     )
 
 
+def test_union_of_many_overlapping_bodies() -> None:
+    """Four equal spheres in a row along the beam: union chord = 2h + Σ min(2h, spacing)."""
+    spacing, radius = 3e-6, 4e-6
+    spheres = [Sphere(radius_m=radius, centre_m=(0, k * spacing, 0), material="a") for k in range(4)]
+    t = project_bodies(spheres, (12, 12), pixel_size_m=P, dtype="float64")["a"]
+    chord = spheres[0].thickness_m((12, 12), pixel_size_m=P, dtype="float64")
+    expected = np.where(chord > 0, chord + 3 * np.minimum(chord, spacing), 0.0)
+    np.testing.assert_allclose(t, expected, atol=1e-15)
+    # shuffled order and a second material in front change nothing for this material
+    shuffled = [spheres[2], spheres[0], spheres[3], spheres[1]]
+    np.testing.assert_allclose(
+        project_bodies(shuffled, (12, 12), pixel_size_m=P, dtype="float64")["a"], expected, atol=1e-15
+    )
+
+
 def test_slices_add_up_to_the_projection() -> None:
     bodies = wax_on_needle(scale=0.05)
     kw = {"pixel_size_m": 1e-6, "dtype": "float64", "angle_rad": 0.4}
