@@ -1,7 +1,7 @@
 """Benchmark: flat-field + minus-log + Paganin on a projection stack, xrai vs a plain-numpy TomoPy-style baseline.
 
 Data: ``n`` uint16 projections ``rows × cols`` of a sphere (counts ~ 20 000, Poisson noise), 20 flats, 10 darks,
-flats before only. Contenders, in one process, best of ``--repeats`` runs after a warm-up:
+flats before only. Contenders, in one process, best of ``--repeats`` runs after a warm-up (repeats interleave the contenders):
 
 - ``xrai numpy``  : :func:`xrai.tomo.flat_field_correct` (dead/saturated pixel handling included), then
   :func:`xrai.tomo.minus_log` (absorption path) or :func:`xrai.tomo.retrieve_phase_paganin` (phase path);
@@ -32,16 +32,6 @@ ENERGY_KEV = 20.0
 DISTANCE_M = 0.1
 PIXEL_M = 1e-6
 DELTA_BETA = 1000.0
-
-
-def best_of(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    result = function()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def make_data(n: int, rows: int, cols: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -137,42 +127,54 @@ def main() -> None:
     data = make_data(n, size, size)
     print(f"stack {n} x {size} x {size} uint16, 20 flats, 10 darks; best of {args.repeats}")
 
-    t_base_abs, ref_abs = best_of(lambda: baseline_minus_log(baseline_normalize(**data)), args.repeats)
-    t_base_ph, ref_ph = best_of(lambda: baseline_paganin(baseline_normalize(**data)), args.repeats)
-    rows = [("baseline (numpy, TomoPy-style)", t_base_abs, t_base_ph, None, None)]
-
-    t_abs, out_abs = best_of(lambda: xrai_absorption(data), args.repeats)
-    t_ph, out_ph = best_of(lambda: xrai_phase(data), args.repeats)
     interior = (slice(None), slice(size // 8, -size // 8), slice(size // 8, -size // 8))
-    rows.append(("xrai numpy", t_abs, t_ph, rel_rms(out_abs, ref_abs), rel_rms(out_ph, ref_ph, interior)))
-
+    contenders: dict[str, dict[str, Callable[[], Any]]] = {
+        "baseline (numpy, TomoPy-style)": {
+            "abs": lambda: baseline_minus_log(baseline_normalize(**data)),
+            "phase": lambda: baseline_paganin(baseline_normalize(**data)),
+        },
+        "xrai numpy": {"abs": lambda: xrai_absorption(data), "phase": lambda: xrai_phase(data)},
+    }
     if not args.no_torch:
         import torch
 
         if args.torch_threads:
             torch.set_num_threads(args.torch_threads)
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        for dev in devices:
+        for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
             td = {k: torch.from_numpy(v.astype(np.int32)).to(dev) for k, v in data.items()}
 
-            def sync(x: Any, dev: str = dev) -> Any:
+            def run(f: Callable[[Any], Any], td: Any = td, dev: str = dev) -> Any:
+                out = f(td)
                 if dev == "cuda":
                     torch.cuda.synchronize()
-                return x
+                return out
 
-            ta, oa = best_of(lambda td=td, sync=sync: sync(xrai_absorption(td)), args.repeats)
-            tp, op = best_of(lambda td=td, sync=sync: sync(xrai_phase(td)), args.repeats)
-            rows.append(
-                (
-                    f"xrai torch {dev} ({torch.get_num_threads()} thr)"
-                    if dev == "cpu"
-                    else "xrai torch cuda",
-                    ta,
-                    tp,
-                    rel_rms(oa, ref_abs),
-                    rel_rms(op, ref_ph, interior),
-                )
-            )
+            name = f"xrai torch cpu ({torch.get_num_threads()} thr)" if dev == "cpu" else "xrai torch cuda"
+            contenders[name] = {
+                "abs": lambda run=run: run(xrai_absorption),
+                "phase": lambda run=run: run(xrai_phase),
+            }
+    # repeats interleave the contenders, so a change of load on a shared machine hits all of them alike
+    best = {(c, k): math.inf for c in contenders for k in ("abs", "phase")}
+    outputs: dict[tuple[str, str], Any] = {}
+    for c, fns in contenders.items():  # warm-up
+        for k, f in fns.items():
+            outputs[(c, k)] = f()
+    for _ in range(args.repeats):
+        for c, fns in contenders.items():
+            for k, f in fns.items():
+                start = time.perf_counter()
+                f()
+                best[(c, k)] = min(best[(c, k)], time.perf_counter() - start)
+    base = "baseline (numpy, TomoPy-style)"
+    ref_abs, ref_ph = outputs[(base, "abs")], outputs[(base, "phase")]
+    t_base_abs, t_base_ph = best[(base, "abs")], best[(base, "phase")]
+    rows = [
+        (c, best[(c, "abs")], best[(c, "phase")],
+         None if c == base else rel_rms(outputs[(c, "abs")], ref_abs),
+         None if c == base else rel_rms(outputs[(c, "phase")], ref_ph, interior))
+        for c in contenders
+    ]  # fmt: skip
 
     print(f"{'contender':34s} {'FF+log s':>9s} {'proj/s':>8s} {'ratio':>6s} {'FF+Paganin s':>13s} {'proj/s':>8s} "
           f"{'ratio':>6s}  rel.RMS vs baseline (log, Paganin interior)")  # fmt: skip

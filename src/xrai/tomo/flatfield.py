@@ -299,7 +299,8 @@ def flat_field_correct(
     for a in range(0, n, block):
         b = min(n, a + block)
         raw = xp.asarray(proj[a:b], device=dev)
-        t = xp.astype(raw, fdt, copy=True)  # a copy: the caller's array is never modified
+        t = out[a:b]  # a view: work in place in the output (the caller's array is never modified)
+        t[...] = raw
         t -= dark
         if inverse is not None:
             t *= inverse
@@ -316,8 +317,7 @@ def flat_field_correct(
         if mask is None and any_dead:
             mask = xp.broadcast_to(dead, t.shape)
         if mask is not None:
-            t = _fill_masked_rows(xp, t, mask)
-        out[a:b] = t
+            out[a:b] = _fill_masked_rows(xp, t, mask)
     return out[0] if single else out
 
 
