@@ -428,3 +428,48 @@ def test_moving_body_sample_translates() -> None:
         angle_rad=0.0, time_s=0.004, shape=(32, 32), pixel_size_m=1e-6, center_col=15.5
     )
     np.testing.assert_allclose(after["pmma"][:, 4:], before["pmma"][:, :-4], atol=1e-12)
+
+
+@pytest.mark.parametrize("deforming", [False, True])
+def test_cine_of_a_deforming_voxel_sample(deforming: bool) -> None:
+    from xrai.physics.experiment import simulate_experiment
+
+    experiment = experiment_from_dict(
+        {
+            "beam": {"energies_kev": [20.0, 25.0], "source_blur": False},
+            "sample": {
+                "kind": "shepp_logan",
+                "volume_shape": [16, 24, 24],
+                "deformation_max_px": 2.0 if deforming else 0.0,
+                "deformation_smoothness_px": 4.0,
+                "deformation_period_s": "100 ms",
+            },
+            "detector": {
+                "shape": [16, 24],
+                "defects": False,
+                "blur": False,
+                "camera": {"max_frame_rate_hz": 1000},
+            },
+            "geometry": {"distance_m": 0.0},
+            "scan": {
+                "kind": "cine",
+                "n_tomograms": 2,
+                "projections_per_tomogram": 6,
+                "tomograms_per_s": 20,
+                "angular_range_deg": 360,
+                "n_darks": 1,
+                "n_flats_before": 1,
+                "sub_frames": 2,
+            },
+        }
+    )
+    scan = simulate_experiment(experiment, noise=False, keep_transmission=True)
+    transmission = scan.ground_truth["transmission"]
+    assert transmission.shape == (12, 16, 24)
+    assert scan.tomogram[scan.image_key == 0].tolist() == [0] * 6 + [1] * 6
+    same_angle = np.abs(transmission[:6] - transmission[6:]).max()  # 360° per tomogram: angles repeat
+    if deforming:
+        assert same_angle > 5e-4  # half a deformation period later, the sample has changed
+    else:
+        assert same_angle < 1e-6
+    assert transmission.min() < 0.999  # the (29 µm) head absorbs a little

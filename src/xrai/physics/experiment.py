@@ -152,9 +152,34 @@ class BodySample:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VolumeSample:
-    """A voxel sample (:class:`xrai.physics.volumes.VoxelSample`) as an acquisition sample."""
+    """A voxel sample (:class:`xrai.physics.volumes.VoxelSample`) as an acquisition sample, optionally deforming.
+
+    Parameters
+    ----------
+    volume
+        The voxel sample (at time 0).
+    displacement_px
+        A displacement field ``[3, z, y, x]`` (voxels, :mod:`xrai.physics.deformation`); at time t the labels
+        are warped by ``amplitude(t) · displacement_px``.
+    period_s
+        Period of the deformation: amplitude(t) = sin(2π t / period_s) (e.g. breathing or a heartbeat).
+    """
 
     volume: Any
+    displacement_px: Any = None
+    period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_range("period_s", self.period_s, low=0, low_inclusive=False, unit="s")
+
+    def volume_at(self, time_s: float) -> Any:
+        """The (deformed) voxel sample at ``time_s``."""
+        if self.displacement_px is None:
+            return self.volume
+        from xrai.physics.deformation import deform_sample
+
+        amplitude = math.sin(2 * math.pi * time_s / self.period_s)
+        return deform_sample(self.volume, amplitude * np.asarray(self.displacement_px))
 
     def thickness_maps(
         self,
@@ -169,7 +194,7 @@ class VolumeSample:
         from xrai.physics.volumes import projected_thickness
 
         maps: Mapping[Any, npt.NDArray[np.floating[Any]]] = projected_thickness(
-            self.volume,
+            self.volume_at(time_s),
             angles_rad=angle_rad,
             pixel_size_m=pixel_size_m,
             n_rows=shape[0],
@@ -274,6 +299,10 @@ class SampleConfig:
     velocity_m_s
         Uniform linear motion (x, y, z) of analytic bodies (m/s; :class:`xrai.physics.motion.LinearTrajectory`),
         for 4D.
+    deformation_max_px, deformation_smoothness_px, deformation_period_s
+        4D deformation of a voxel sample: a smooth random displacement field
+        (:func:`xrai.physics.deformation.random_displacement_field`, drawn from the experiment's seed) of this
+        largest displacement (voxels) and correlation length, played as sin(2π t / period); 0 = rigid.
     """
 
     kind: Literal["wax_on_needle", "sphere", "shepp_logan", "none"] = "wax_on_needle"
@@ -285,6 +314,9 @@ class SampleConfig:
     sampling: Literal["area", "point"] = "area"
     supersampling: int = 4
     velocity_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    deformation_max_px: float = 0.0
+    deformation_smoothness_px: float = 8.0
+    deformation_period_s: float = 1.0
 
     def __post_init__(self) -> None:
         kinds = ("wax_on_needle", "sphere", "shepp_logan", "none")
@@ -309,6 +341,14 @@ class SampleConfig:
         for value in velocity:
             check_range("velocity_m_s", value, low=-1e3, high=1e3, unit="m/s")
         object.__setattr__(self, "velocity_m_s", velocity)
+        check_range("deformation_max_px", self.deformation_max_px, low=0, high=1e3, unit="px")
+        check_range("deformation_smoothness_px", self.deformation_smoothness_px, low=0, low_inclusive=False)
+        check_range("deformation_period_s", self.deformation_period_s, low=0, low_inclusive=False, unit="s")
+        if self.deformation_max_px and self.kind != "shepp_logan":
+            raise ConfigError(
+                f"deformation_max_px = {self.deformation_max_px!r} needs a voxel sample (kind = 'shepp_logan'), "
+                f"not kind = {self.kind!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -481,15 +521,29 @@ def _propagation(experiment: Experiment) -> Propagation:
     return dataclasses.replace(geometry, source_distance_m=float(distance), source_size_m=size)
 
 
-def build_sample(config: SampleConfig, *, pixel_size_m: float) -> Any:
-    """The acquisition sample (or ``None`` for ``kind = "none"``) of a :class:`SampleConfig`."""
+def build_sample(config: SampleConfig, *, pixel_size_m: float, seed: int = 0) -> Any:
+    """The acquisition sample (or ``None`` for ``kind = "none"``) of a :class:`SampleConfig`.
+
+    ``seed`` draws the random deformation field of a deforming voxel sample.
+    """
     if config.kind == "none":
         return None
     if config.kind == "shepp_logan":
         from xrai.physics.phantoms import shepp_logan_3d
 
         voxel = config.voxel_size_m if config.voxel_size_m is not None else pixel_size_m
-        return VolumeSample(volume=shepp_logan_3d(config.volume_shape, voxel_size_m=voxel))
+        volume = shepp_logan_3d(config.volume_shape, voxel_size_m=voxel)
+        field = None
+        if config.deformation_max_px:
+            from xrai.physics.deformation import random_displacement_field
+
+            field = random_displacement_field(
+                volume.shape,
+                max_displacement_px=config.deformation_max_px,
+                smoothness_px=config.deformation_smoothness_px,
+                rng=seed,
+            )
+        return VolumeSample(volume=volume, displacement_px=field, period_s=config.deformation_period_s)
     from xrai.physics import bodies as analytic
 
     if config.kind == "wax_on_needle":
@@ -532,7 +586,11 @@ def _ground_truth(experiment: Experiment, sample: Any, *, max_voxels: int) -> di
 def _inputs(experiment: Experiment) -> tuple[Any, Detector, Any, Propagation]:
     detector = build_detector(experiment.detector)
     propagation = _propagation(experiment)
-    sample = build_sample(experiment.sample, pixel_size_m=detector.pixel_size_m / propagation.magnification)
+    sample = build_sample(
+        experiment.sample,
+        pixel_size_m=detector.pixel_size_m / propagation.magnification,
+        seed=experiment.seed,
+    )
     spectrum = build_spectrum(experiment.beam)
     return sample, detector, spectrum, propagation
 
