@@ -468,7 +468,7 @@ def complex_transmission(
     energy_kev
         Photon energy (keV).
     dtype
-        Real working precision (default: the thickness dtype if floating, else ``xrai.options``).
+        Real working precision, ``"float32"`` or ``"float64"`` (default: ``xrai.options``, float32).
 
     Returns
     -------
@@ -496,7 +496,7 @@ def complex_transmission(
     if not maps:
         raise ConfigError("thickness_m is an empty mapping: give at least one material")
     xp = array_namespace(*maps)
-    rdtype = _working_dtype(xp, maps[0], dtype)
+    rdtype = _working_dtype(xp, dtype)
     maps = [xp.asarray(t, dtype=rdtype) for t in maps]
     attenuation = _weighted_sum(xp, maps, [-k * b for b in betas])
     phase = _weighted_sum(xp, maps, [-k * d for d in deltas])
@@ -511,12 +511,9 @@ def _lookup(value: float | Mapping[str, float], name: str, what: str) -> float:
     return value
 
 
-def _working_dtype(xp: Any, example: Any, dtype: Any) -> Any:
-    if dtype is not None:
-        return real_dtype(xp, dtype)
-    from xrai.options import get_options
-
-    return real_dtype(xp, get_options().dtype)
+def _working_dtype(xp: Any, dtype: Any) -> Any:
+    """The real dtype to compute in: ``dtype`` if given, else the ``xrai.options`` default."""
+    return real_dtype(xp, dtype)
 
 
 def _weighted_sum(xp: Any, maps: Sequence[Array], coefficients: Sequence[float]) -> Array:
@@ -1031,7 +1028,7 @@ def polychromatic_intensity(
 
     maps0 = [slices[0][name] for name in names]
     xp = array_namespace(*maps0)
-    rdtype = _working_dtype(xp, maps0[0], dtype)
+    rdtype = _working_dtype(xp, dtype)
     cdtype = complex_dtype_for(xp, rdtype)
     shape = (int(maps0[0].shape[-2]), int(maps0[0].shape[-1]))
     for s in slices:
