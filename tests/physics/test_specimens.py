@@ -37,8 +37,9 @@ def test_fish_has_all_ten_organs_as_compact_bodies(seed: int) -> None:
     assert fish.labels.max() == len(FISH_ORGANS)
     counts = _counts(fish.labels, len(FISH_LABELS))
     assert np.all(counts[1:] >= 15), dict(zip(FISH_LABELS, counts, strict=True))
-    # Paired organs (eyes, gills) are two pieces, the others one (the spine may be cut where the vertebrae
-    # narrow); muscle, the remainder of the body, may leave a few voxel-sized crumbs between organs.
+    # Paired organs (eyes, gills) are two pieces, the others one (the gut tube may be cut where it passes
+    # under the liver and swim bladder, the spine where the vertebrae narrow); muscle, the remainder of the
+    # body, may leave a few voxel-sized crumbs between organs.
     for organ in FISH_ORGANS:
         pieces, n = ndimage.label(fish.labels == fish.label_of(organ))
         sizes = np.sort(np.bincount(pieces.ravel())[1:])[::-1]
@@ -46,7 +47,7 @@ def test_fish_has_all_ten_organs_as_compact_bodies(seed: int) -> None:
         if organ == "muscle":
             assert sizes[0] / sizes.sum() > 0.99
         else:
-            assert n == expected or (organ == "spine" and n <= 4), (organ, n)
+            assert n == expected or (organ in ("gut", "spine") and n <= 4), (organ, n)
     # The organs sit inside the fish: the kidney, heart, liver and gut never touch the mounting medium.
     medium = ndimage.binary_dilation(fish.labels == 0)
     for organ in ("kidney", "liver", "brain"):

@@ -75,15 +75,15 @@ MORPHOMETRIC_FEATURES: tuple[str, ...] = (
 
 
 def _spacing(voxel_size_m: float | Sequence[float]) -> tuple[float, float, float]:
-    if np.ndim(voxel_size_m) == 0:
-        size = check_range("voxel_size_m", float(voxel_size_m), low=0.0, low_inclusive=False, unit="m")  # type: ignore[arg-type]
+    if isinstance(voxel_size_m, int | float | np.number):
+        size = check_range("voxel_size_m", float(voxel_size_m), low=0.0, low_inclusive=False, unit="m")
         return (size, size, size)
-    sizes = tuple(float(s) for s in voxel_size_m)  # type: ignore[union-attr]
+    sizes = tuple(float(s) for s in voxel_size_m)
     if len(sizes) != 3:
         raise ConfigError(f"voxel_size_m = {voxel_size_m!r} is not allowed: give one size or three (z, y, x)")
     for axis, s in zip("zyx", sizes, strict=True):
         check_range(f"voxel_size_m[{axis}]", s, low=0.0, low_inclusive=False, unit="m")
-    return sizes  # type: ignore[return-value]
+    return (sizes[0], sizes[1], sizes[2])
 
 
 def _surface_area_m2(
@@ -96,8 +96,8 @@ def _surface_area_m2(
         padded = ndimage.gaussian_filter(padded, sigma_vox)
     if padded.max() <= 0.5 or padded.min() >= 0.5:
         return 0.0
-    verts, faces, _, _ = measure.marching_cubes(padded, 0.5, spacing=spacing)
-    return float(measure.mesh_surface_area(verts, faces))
+    verts, faces, _, _ = measure.marching_cubes(padded, 0.5, spacing=spacing)  # type: ignore[no-untyped-call]
+    return float(measure.mesh_surface_area(verts, faces))  # type: ignore[no-untyped-call]
 
 
 def measure_labels(
