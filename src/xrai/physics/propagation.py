@@ -593,16 +593,20 @@ def _crop(x: Array, shape: tuple[int, int]) -> Array:
 
 
 def _apply_kernel(spectrum: Array, kernel: Sequence[Any]) -> Array:
-    """spectrum · H: in place for numpy (returns the same array), out of place otherwise."""
+    """spectrum · H, in place (returns the same array)."""
     if isinstance(spectrum, np.ndarray):
         if kernel[0] == "separable":
             _mul_separable(spectrum, kernel[1], kernel[2])
         else:
             spectrum *= kernel[1]
         return spectrum
+    # torch: in place is autograd-safe here (the FFT's backward does not need its output) and saves an image
     if kernel[0] == "separable":
-        return spectrum * (kernel[1][:, None] * kernel[2][None, :])
-    return spectrum * kernel[1]
+        spectrum *= kernel[1][:, None]
+        spectrum *= kernel[2][None, :]
+    else:
+        spectrum *= kernel[1]
+    return spectrum
 
 
 def _kernel_on(kernel: _Kernel, like: Array, cdtype: Any) -> _Kernel:
@@ -1302,8 +1306,12 @@ def _intensity_generic(
                 assert step is not None
                 field = _propagate_spectrum(field, step, in_place=numpy_backend) * t
         exit_wave = _crop(_propagate_spectrum(field, last, in_place=numpy_backend), shape)
-        term = _squared_modulus(exit_wave) * float(weights[e])
-        total = term if total is None else total + term
+        term = _squared_modulus(exit_wave)
+        term *= float(weights[e])
+        if total is None:
+            total = term
+        else:
+            total += term
     if total is None:
         rdtype = xp.float64 if cdtype == xp.complex128 else xp.float32
         total = xp.zeros(shape, dtype=rdtype, device=device)
