@@ -62,7 +62,7 @@ from typing import Any, Final, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from xrai._backend import array_namespace, complex_dtype_for, device_of, is_torch, real_dtype, to_numpy
+from xrai._backend import array_namespace, complex_dtype_for, device_of, is_torch, real_dtype
 from xrai._typing import Array
 from xrai.errors import ApproximationWarning, ConfigError, SamplingWarning, check_range
 from xrai.ops.fft import fft2, fftfreq, ifft2, next_fast_len
@@ -709,19 +709,6 @@ def _mul_separable(spectrum: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> 
     spectrum *= cols
 
 
-def _accumulate_intensity(total: np.ndarray, field: np.ndarray, weight: float) -> None:
-    """total += weight · |field|², in place (field may be a cropped view)."""
-    kernels = _numba_kernels()
-    if kernels is not None and field.ndim == 2:
-        kernels[1](total, field, total.dtype.type(weight))
-        return
-    square = np.multiply(field.real, field.real)
-    square += field.imag * field.imag
-    if weight != 1.0:
-        square *= weight
-    total += square
-
-
 def _numba_kernels() -> tuple[Any, Any] | None:
     """Fused multi-threaded numba kernels for the two memory-bound passes (``None`` where numba is missing)."""
     try:
@@ -885,47 +872,6 @@ def multislice(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _optical_constants(
-    names: Sequence[str],
-    materials: Mapping[str, RefractiveMaterial | str] | None,
-    energies: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    deltas = np.empty((len(names), energies.size))
-    betas = np.empty((len(names), energies.size))
-    for i, name in enumerate(names):
-        material: Any = None if materials is None else materials.get(name)
-        if material is None or isinstance(material, str):
-            from xrai.physics.materials import get_material
-
-            material = get_material(material or name)
-        deltas[i] = np.broadcast_to(np.asarray(material.delta(energies), dtype=np.float64), energies.shape)
-        betas[i] = np.broadcast_to(np.asarray(material.beta(energies), dtype=np.float64), energies.shape)
-    return deltas, betas
-
-
-def _as_slices(thickness_m: Any) -> list[Mapping[str, Array]]:
-    if isinstance(thickness_m, Mapping):
-        slices = [thickness_m]
-    elif isinstance(thickness_m, Sequence) and all(isinstance(s, Mapping) for s in thickness_m):
-        slices = list(thickness_m)
-    else:
-        raise ConfigError(
-            "thickness_m must be a mapping material -> thickness map (m), or a sequence of such mappings "
-            f"(multislice), got {type(thickness_m).__name__}"
-        )
-    if not slices or not slices[0]:
-        raise ConfigError("thickness_m is empty: give at least one material's thickness map")
-    return slices
-
-
-def _check_thickness(name: str, t: Array) -> None:
-    low = float(to_numpy(array_namespace(t).min(t))) if t.size else 0.0
-    if not low >= 0:  # also catches NaN
-        raise ConfigError(
-            f"thickness of {name!r}: minimum {low:g} m is not allowed: must be >= 0 m (and finite)"
-        )
-
-
 def polychromatic_intensity(
     thickness_m: Mapping[str, Array] | Sequence[Mapping[str, Array]],
     materials: Mapping[str, RefractiveMaterial | str] | None = None,
@@ -1004,7 +950,9 @@ def polychromatic_intensity(
     >>> image.shape, image.dtype
     ((64, 64), dtype('float32'))
     """
-    slices = _as_slices(thickness_m)
+    from xrai.physics import _polychromatic as engine
+
+    slices = engine.as_slices(thickness_m)
     names = list(slices[0])
     for s in slices[1:]:
         if list(s) != names:
@@ -1041,8 +989,8 @@ def polychromatic_intensity(
                 raise ConfigError(
                     f"thickness map of {name!r} has shape {tuple(s[name].shape)}, expected {shape}"
                 )
-            _check_thickness(name, s[name])
-    deltas, betas = _optical_constants(names, materials, energies)
+            engine.check_thickness(name, s[name])
+    deltas, betas = engine.optical_constants(names, materials, energies)
     active = np.flatnonzero(w > 0)
     lowest = float(energies[active].min()) if active.size else float(energies.min())
 
@@ -1057,15 +1005,17 @@ def polychromatic_intensity(
         check_propagation_sampling(
             target, distance_m=d, energy_kev=lowest, pixel_size_m=pixels, mollified=mollified, stacklevel=2
         )
-    _check_sample_sampling(slices, names, deltas, energies, active, pixels, spacing, multi, z != 0 or multi)
+    engine.check_sample_sampling(
+        slices, names, deltas, energies, active, pixels, spacing, multi, z != 0 or multi
+    )
 
     padded = [[xp.astype(_pad(s[name], target, pad_mode, 0.0), rdtype) for name in names] for s in slices]
     if isinstance(maps0[0], np.ndarray) and not multi:
-        total = _intensity_numpy(
+        total = engine.intensity_numpy(
             padded[0], deltas, betas, energies, w, active, shape, target, pixels, z, method, mollified
         )
     else:
-        total = _intensity_generic(
+        total = engine.intensity_generic(
             padded,
             deltas,
             betas,
@@ -1089,230 +1039,4 @@ def polychromatic_intensity(
             for s in sizes
         )
         total = gaussian_blur(total, fwhm_m=(fwhm[0], fwhm[1]), pixel_size_m=pixels)
-    return total
-
-
-def _check_sample_sampling(
-    slices: Sequence[Mapping[str, Array]],
-    names: Sequence[str],
-    deltas: npt.NDArray[np.float64],
-    energies: npt.NDArray[np.float64],
-    active: npt.NDArray[np.intp],
-    pixels: tuple[float, float],
-    spacing: float,
-    multi: bool,
-    propagates: bool,
-) -> None:
-    """Warn when the transmission phase is under-sampled (only matters if light propagates) or a slice exceeds
-    the depth of field."""
-    if not active.size:
-        return
-    e = int(active[np.argmin(energies[active])])  # the largest phase and the shortest depth of field
-    k = wavenumber_per_m(float(energies[e]))
-    for s in slices if propagates else ():
-        maps = [to_numpy(s[name]) for name in names]
-        phase = _weighted_sum(np, maps, [k * deltas[i, e] for i in range(len(names))])
-        step = max(
-            float(np.abs(np.diff(phase, axis=-1)).max(initial=0.0)),
-            float(np.abs(np.diff(phase, axis=-2)).max(initial=0.0)),
-        )
-        if step > math.pi:
-            _report(
-                f"transmission under-sampled: the phase k·δ·t jumps by {step:.3g} rad > π between neighbouring "
-                f"pixels at {energies[e]:g} keV; use a smaller pixel size or anti-aliased thickness maps",
-                SamplingWarning,
-                3,
-            )
-            break
-    dof = depth_of_field_m(min(pixels), energy_kev=float(energies[e]))
-    if multi:
-        if spacing > dof:
-            _report(
-                f"slice_spacing_m = {spacing:g} m exceeds the depth of field p²/λ = {dof:.4g} m at "
-                f"{energies[e]:g} keV: use {math.ceil(spacing / dof)}× more slices",
-                ApproximationWarning,
-                3,
-            )
-        return
-    thickest = float(sum(to_numpy(slices[0][name]) for name in names).max(initial=0.0))  # type: ignore[union-attr]
-    if thickest > dof:
-        _report(
-            f"projection approximation invalid: the sample is {thickest:.4g} m thick along the beam, more than "
-            f"the depth of field p²/λ = {dof:.4g} m at {energies[e]:g} keV; use multislice with >= "
-            f"{slices_needed(thickest, pixel_size_m=min(pixels), energy_kev=float(energies[e]))} slices",
-            ApproximationWarning,
-            3,
-        )
-
-
-def _intensity_numpy(
-    maps: Sequence[np.ndarray],
-    deltas: npt.NDArray[np.float64],
-    betas: npt.NDArray[np.float64],
-    energies: npt.NDArray[np.float64],
-    weights: npt.NDArray[np.float64],
-    active: npt.NDArray[np.intp],
-    shape: tuple[int, int],
-    target: tuple[int, int],
-    pixels: tuple[float, float],
-    z: float,
-    method: str,
-    mollified: bool,
-) -> np.ndarray:
-    """The numpy hot loop: T only where the sample is, SIMD cos/sin, in-place scipy FFTs, fused numba passes.
-
-    One complex work buffer serves every energy (no allocation, hence no page faults, in the loop): it is set to
-    1 outside the sample's bounding box, to T inside it, transformed in place, multiplied by the separable
-    kernel, transformed back in place and accumulated.
-    """
-    rdtype = maps[0].dtype
-    cdtype = np.result_type(rdtype, np.complex64)
-    support = np.zeros(target, dtype=bool)
-    for t in maps:
-        support |= t != 0
-    rows = np.flatnonzero(support.any(axis=1))
-    cols = np.flatnonzero(support.any(axis=0))
-    total = np.zeros(shape, dtype=rdtype)
-    work = np.empty(target, dtype=cdtype)
-    r0, c0 = (target[0] - shape[0]) // 2, (target[1] - shape[1]) // 2
-    crop = (slice(r0, r0 + shape[0]), slice(c0, c0 + shape[1]))
-    box = (slice(0, 0), slice(0, 0))
-    if rows.size:
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        local = [np.ascontiguousarray(t[box]) for t in maps]
-        amplitude = np.empty_like(local[0])
-        phase = np.empty_like(local[0])
-        cosine = np.empty_like(local[0])
-        scratch = np.empty_like(local[0]) if len(local) > 1 else None
-    for e in active:
-        energy = float(energies[e])
-        k = wavenumber_per_m(energy)
-        _fill_outside(work, box, 1.0)
-        if rows.size:
-            _weighted_sum_into(amplitude, local, -k * betas[:, e], scratch)
-            _weighted_sum_into(phase, local, -k * deltas[:, e], scratch)
-            np.exp(amplitude, out=amplitude)
-            np.cos(phase, out=cosine)
-            np.sin(phase, out=phase)
-            window = work[box]
-            np.multiply(amplitude, cosine, out=window.real)
-            np.multiply(amplitude, phase, out=window.imag)
-        kernel = _kernel_on(
-            _kernel(target, pixels, distance_m=z, energy_kev=energy, method=method, mollified=mollified),
-            work,
-            None,
-        )
-        spectrum = fft2(work, overwrite_x=True)
-        spectrum = _apply_kernel(spectrum, kernel)
-        exit_wave = ifft2(spectrum, overwrite_x=True)
-        _accumulate_intensity(total, exit_wave[crop], float(weights[e]))
-        if not np.shares_memory(exit_wave, work):  # pragma: no cover - scipy always works in place here
-            work = np.empty(target, dtype=cdtype)
-    return total
-
-
-def _support_box(xp: Any, maps: Sequence[Array]) -> tuple[slice, slice] | None:
-    """The smallest (rows, cols) window holding every non-zero thickness (``None`` if there is none)."""
-    nonzero = maps[0] != 0
-    for t in maps[1:]:
-        nonzero = nonzero | (t != 0)
-    rows = xp.nonzero(xp.any(nonzero, axis=1))[0]
-    cols = xp.nonzero(xp.any(nonzero, axis=0))[0]
-    if rows.shape[0] == 0:
-        return None
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-
-
-def _squared_modulus(field: Array) -> Array:
-    """|field|² as a real array (one pass on torch via view_as_real)."""
-    if is_torch(field):
-        return sys.modules["torch"].view_as_real(field).square().sum(dim=-1)
-    return field.real**2 + field.imag**2
-
-
-def _fill_outside(array: np.ndarray, box: tuple[slice, slice], value: complex) -> None:
-    """Set every element of a 2-D array outside the window ``box`` to ``value``."""
-    r, c = box
-    r0, r1 = r.start or 0, r.stop or 0
-    c0, c1 = c.start or 0, c.stop or 0
-    if r1 <= r0 or c1 <= c0:
-        array[...] = value
-        return
-    array[:r0] = value
-    array[r1:] = value
-    array[r0:r1, :c0] = value
-    array[r0:r1, c1:] = value
-
-
-def _weighted_sum_into(out: np.ndarray, maps: Sequence[np.ndarray], coefficients: Any, scratch: Any) -> None:
-    np.multiply(maps[0], out.dtype.type(coefficients[0]), out=out)
-    for t, c in zip(maps[1:], coefficients[1:], strict=True):
-        np.multiply(t, out.dtype.type(c), out=scratch)
-        out += scratch
-
-
-def _intensity_generic(
-    slices: Sequence[Sequence[Array]],
-    deltas: npt.NDArray[np.float64],
-    betas: npt.NDArray[np.float64],
-    energies: npt.NDArray[np.float64],
-    weights: npt.NDArray[np.float64],
-    active: npt.NDArray[np.intp],
-    shape: tuple[int, int],
-    target: tuple[int, int],
-    pixels: tuple[float, float],
-    z: float,
-    spacing: float,
-    method: str,
-    mollified: bool,
-    cdtype: Any,
-) -> Array:
-    """Any backend, out of place (autograd-safe), multislice included."""
-    like = slices[0][0]
-    xp = array_namespace(like)
-    numpy_backend = isinstance(like, np.ndarray)
-    device = device_of(like)
-    box = _support_box(xp, [t for maps in slices for t in maps])
-    local = [[t[box] for t in maps] for maps in slices] if box is not None else None
-    total: Any = None
-    for e in active:
-        energy = float(energies[e])
-        k = wavenumber_per_m(energy)
-        last = _kernel_on(
-            _kernel(target, pixels, distance_m=z, energy_kev=energy, method=method, mollified=mollified),
-            like,
-            cdtype,
-        )
-        step = None
-        if len(slices) > 1:
-            step = _kernel_on(
-                _kernel(
-                    target, pixels, distance_m=spacing, energy_kev=energy, method=method, mollified=mollified
-                ),
-                like,
-                cdtype,
-            )
-        field: Any = None
-        for index in range(len(slices)):
-            t = xp.ones(target, dtype=cdtype, device=device)  # T = 1 where there is no sample
-            if local is not None:
-                maps = local[index]
-                attenuation = _weighted_sum(xp, maps, [-k * b for b in betas[:, e]])
-                phase = _weighted_sum(xp, maps, [-k * d for d in deltas[:, e]])
-                t[box] = _polar(xp, xp.exp(attenuation), phase)
-            if field is None:
-                field = t
-            else:
-                assert step is not None
-                field = _propagate_spectrum(field, step, in_place=numpy_backend) * t
-        exit_wave = _crop(_propagate_spectrum(field, last, in_place=numpy_backend), shape)
-        term = _squared_modulus(exit_wave)
-        term *= float(weights[e])
-        if total is None:
-            total = term
-        else:
-            total += term
-    if total is None:
-        rdtype = xp.float64 if cdtype == xp.complex128 else xp.float32
-        total = xp.zeros(shape, dtype=rdtype, device=device)
     return total
