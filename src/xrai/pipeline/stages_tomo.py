@@ -81,6 +81,7 @@ def stage_reconstruct(
     *,
     center: float | str = "auto",
     rings: str = "sorting",
+    ring_size: int | None = None,
     filter_name: str = "shepp-logan",
     paganin_delta_beta: float = 0.0,
     energy_kev: float | None = None,
@@ -123,7 +124,11 @@ def stage_reconstruct(
         )  # fmt: skip
     else:
         sinograms = minus_log(transmission)
-    if rings != "none":
+    if rings == "sorting":
+        # Vo et al.'s median window: ~1/10 of the detector width, odd, 5..21 px (21 suits wide detectors only)
+        size = ring_size or int(np.clip(sinograms.shape[-1] // 10 | 1, 5, 21))
+        sinograms = remove_rings(sinograms, method="sorting", size=size)
+    elif rings != "none":
         sinograms = remove_rings(sinograms, method=rings)
     if center == "auto":
         found = find_center(sinograms, angles_rad=angles, method="auto")
