@@ -177,7 +177,11 @@ def deform(volume: Array, displacement_px: Array, *, kind: Kind = "linear", fill
     data = np.asarray(volume)
     grid = np.indices(shape, dtype=np.float64) - np.asarray(displacement_px, dtype=np.float64)
     warped = ndimage.map_coordinates(
-        data if order == 0 else data.astype(np.float64), grid, order=order, mode="grid-constant", cval=fill_value
+        data if order == 0 else data.astype(np.float64),
+        grid,
+        order=order,
+        mode="grid-constant",
+        cval=fill_value,
     )
     return warped.astype(data.dtype, copy=False)
 
