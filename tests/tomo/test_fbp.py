@@ -259,17 +259,17 @@ def test_progress_callback_counts_rows() -> None:
 # ------------------------------------------------------------------------------------------ half acquisition
 
 
-def test_half_acquisition_matches_full_field_scan() -> None:
+@pytest.mark.parametrize("offset_axis", [60 - 1 - 8.25, 8.25])  # near the right, near the left edge
+def test_half_acquisition_matches_full_field_scan(offset_axis: float) -> None:
     n = 96
     y, x = np.mgrid[:n, :n] - (n - 1) / 2
     image = ((x - 10) ** 2 + (y + 5) ** 2 < 30**2) * 0.02 + ((x + 20) ** 2 + (y - 15) ** 2 < 10**2) * 0.03
     angles_full = np.linspace(0, 2 * np.pi, 360, endpoint=False)
-    # detector of 60 columns with the axis 8.25 px from its right edge: it sees one side of the sample only
-    offset_axis = 60 - 1 - 8.25
+    # detector of 60 columns with the axis 8.25 px from one edge: it sees one side of the sample only
     sino_half = ParallelProjector(image.shape, angles_full, n_cols=60, center_col=offset_axis).forward(image)
     stitched = stitch_half_acquisition(sino_half, angles_rad=angles_full, center=offset_axis)
-    assert stitched.projections.shape == (180, int(np.floor(2 * offset_axis)) + 1)
-    assert stitched.center == pytest.approx(offset_axis)
+    assert stitched.projections.shape == (180, 102)  # 2 x (distance to the far edge) + 1
+    assert stitched.center == pytest.approx(offset_axis - min(0.0, np.ceil(2 * offset_axis - 59)))
     rec = reconstruct_fbp(
         sino_half, angles_rad=angles_full, center=offset_axis, half_acquisition=True, output_size=n
     )
