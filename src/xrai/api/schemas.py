@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "ArrayInfoOut", "BlobOut", "ErrorOut", "GcOut", "GcRequest", "ItemCreate", "ItemOut", "LineageOut",
+    "ERRORS", "ArrayInfoOut", "BlobOut", "ErrorOut", "GcOut", "GcRequest", "ItemCreate", "ItemOut", "LineageOut",
     "ModelMatchOut", "RunCreate", "RunFinish", "RunOut", "SearchOut", "TagsChange", "VerifyOut", "VerifyRequest",
     "VersionCreate",
 ]  # fmt: skip
@@ -75,7 +75,7 @@ class VerifyRequest(_Strict):
 
 
 class GcRequest(_Strict):
-    grace_s: float = Field(3600.0, ge=0)
+    grace_s: float = Field(3600.0, ge=0, le=3.15e9, description="seconds (at most 100 years)")
 
 
 class ArrayInfoOut(BaseModel):
@@ -159,5 +159,19 @@ class GcOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """Every error response: a message naming what is wrong, and the error class."""
+
     detail: str
     error: str
+
+
+#: Error responses every API route may give (documented in the OpenAPI schema).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Bad input: malformed JSON, bad query, wrong units, bad region"},
+    401: {"model": ErrorOut, "description": "No token, or an unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "The token lacks the scope, or the project is not the token's"},
+    404: {"model": ErrorOut, "description": "No such item, array, run or blob (or not visible to the token)"},
+    409: {"model": ErrorOut, "description": "Conflict: a second successor version, or items derive from it"},
+    413: {"model": ErrorOut, "description": "Request body too large"},
+    422: {"model": ErrorOut, "description": "The body or a parameter does not match the schema"},
+}

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from xrai.errors import ConfigError
+from xrai.errors import ConfigError, check_range
 from xrai.kb import _schema as S
 from xrai.kb._blobs import BlobStore
 from xrai.kb._db import make_engine, migrate, read_tx, write_tx
@@ -66,6 +66,7 @@ _FAULT_HOOK: Callable[[str], None] | None = None
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DB_URL = re.compile(r"^[a-z][a-z0-9+]*://")
 _BATCH = 500  # ids per IN (...) list
+MAX_GRACE_S = 100 * 365.25 * 86400.0
 
 
 def new_id() -> str:
@@ -1040,8 +1041,7 @@ class LocalKnowledgeBase(KnowledgeBase):
         return removed, freed
 
     def gc(self, *, grace_s: float = 3600.0) -> GcReport:
-        if float(grace_s) < 0:
-            raise ConfigError(f"grace_s = {grace_s!r} is not allowed: must be >= 0")
+        check_range("grace_s", grace_s, low=0, high=MAX_GRACE_S, unit="s")
         cutoff = _now() - timedelta(seconds=float(grace_s))
         with read_tx(self.engine) as conn:
             unreferenced = (

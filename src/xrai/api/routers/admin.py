@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from xrai.api.auth import require
-from xrai.api.schemas import GcOut, GcRequest, VerifyOut, VerifyRequest
+from xrai.api.schemas import ERRORS, GcOut, GcRequest, VerifyOut, VerifyRequest
 from xrai.kb._model import TokenInfo
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=ERRORS)
 
 Read = Annotated[TokenInfo, Depends(require("read"))]
 Admin = Annotated[TokenInfo, Depends(require("admin"))]

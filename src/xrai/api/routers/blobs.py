@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from xrai.api.auth import require
-from xrai.api.schemas import BlobOut
+from xrai.api.schemas import ERRORS, BlobOut
 from xrai.errors import ConfigError, DataError
 from xrai.kb._model import NotFoundError, TokenInfo, check_hash
 from xrai.kb.hashing import canonical_dtype
 
-router = APIRouter(prefix="/api/v1", tags=["blobs"])
+router = APIRouter(prefix="/api/v1", tags=["blobs"], responses=ERRORS)
 
 Write = Annotated[TokenInfo, Depends(require("write"))]
 
@@ -47,7 +47,9 @@ def blob_info(digest: str, request: Request, token: Write) -> dict[str, Any]:
 async def upload_blob(
     request: Request,
     token: Write,
-    dtype: Annotated[str, Query(max_length=20, description="numpy dtype, e.g. <f4")],
+    dtype: Annotated[
+        str, Query(max_length=20, pattern=r"^[<>|=]?[a-z][0-9]{0,2}$", description="numpy dtype, e.g. <f4")
+    ],
     shape: Annotated[str, Query(max_length=400, description="comma-separated, e.g. 100,2048,2048")],
     chunks: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
@@ -59,9 +61,10 @@ async def upload_blob(
     """
     kb = request.app.state.kb
     try:
-        dt = canonical_dtype(np.dtype(dtype))
-    except TypeError:
-        raise ConfigError(f"dtype = {dtype!r} is not a numpy dtype") from None
+        parsed = np.dtype(dtype)
+    except Exception:  # numpy raises TypeError, ValueError or even SyntaxError for junk
+        raise ConfigError(f"dtype = {dtype!r} is not a numpy dtype such as '<f4' or '|u1'") from None
+    dt = canonical_dtype(parsed)
     dims = _shape(shape, "shape")
     chunk_shape = None if chunks is None else _shape(chunks, "chunks")
     expected = math.prod(dims) * dt.itemsize

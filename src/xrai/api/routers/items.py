@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from xrai.api.auth import require, visible, writable
 from xrai.api.schemas import (
+    ERRORS,
     GcOut,
     ItemCreate,
     ItemOut,
@@ -22,7 +23,7 @@ from xrai.api.schemas import (
 )
 from xrai.kb._model import ID_PATTERN, NotFoundError, PermissionDeniedError, TokenInfo
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
 ItemId = Annotated[str, Query(pattern=ID_PATTERN.pattern)]
 Read = Annotated[TokenInfo, Depends(require("read"))]
@@ -75,7 +76,14 @@ def search_items(
     return {"items": [i.to_dict() for i in found], "limit": limit, "offset": offset, "count": total}
 
 
-@router.post("/items", response_model=ItemOut, status_code=201)
+@router.post(
+    "/items",
+    response_model=ItemOut,
+    status_code=201,
+    responses={
+        200: {"model": ItemOut, "description": "An item with this cache_key exists already: returned"}
+    },
+)
 def create_item(body: ItemCreate, request: Request, token: Write) -> Any:
     """Create an item (version 1). With an existing ``cache_key`` the stored item is returned (200)."""
     kb = _kb(request)

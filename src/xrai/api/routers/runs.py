@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from xrai.api.auth import require
-from xrai.api.schemas import RunCreate, RunFinish, RunOut
+from xrai.api.schemas import ERRORS, RunCreate, RunFinish, RunOut
 from xrai.kb._model import PermissionDeniedError, TokenInfo
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
 
 Read = Annotated[TokenInfo, Depends(require("read"))]
 Write = Annotated[TokenInfo, Depends(require("write"))]
