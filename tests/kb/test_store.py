@@ -217,3 +217,24 @@ def test_item_dict_round_trip() -> None:
     item = Item(id="0" * 26, series="0" * 26, version=1, previous=None, kind="dataset", name="x",
                 metadata={"a": [1, 2]}, tags=("t",))  # fmt: skip
     assert Item.from_dict(item.to_dict()) == item
+
+
+def test_put_many_is_all_or_nothing(kb: KnowledgeBase) -> None:
+    parent = kb.put(kind="specimen", name="pupa")
+    records = [
+        {"kind": "dataset", "name": f"scan {n}", "metadata": {"energy_kev": f"{20 + n} keV"}, "inputs": [parent.id],
+         "tags": ["bulk"], "arrays": {"a": np.full(4, n)}}
+        for n in range(5)
+    ]  # fmt: skip
+    ids = kb.put_many(records)
+    assert [kb.get(i).name for i in ids] == [f"scan {n}" for n in range(5)]
+    assert {i.id for i in kb.search("energy_kev >= 23", tags=["bulk"])} == set(ids[3:])
+    assert kb.lineage(parent, direction="descendants").ids == sorted(ids)
+    np.testing.assert_array_equal(kb.read_array(ids[2], "a"), np.full(4, 2))
+    bad = [
+        {"kind": "dataset", "name": "fine"},
+        {"kind": "dataset", "name": "bad", "metadata": {"energy_kev": "1 m"}},
+    ]
+    with pytest.raises(UnitError, match="energy_kev"):
+        kb.put_many(bad)
+    assert kb.count(latest=False) == 6  # the fine record of the failed batch was not stored either

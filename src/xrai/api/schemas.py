@@ -7,8 +7,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "ERRORS", "ArrayInfoOut", "BlobOut", "ErrorOut", "GcOut", "GcRequest", "ItemCreate", "ItemOut", "LineageOut",
-    "ModelMatchOut", "RunCreate", "RunFinish", "RunOut", "SearchOut", "TagsChange", "VerifyOut", "VerifyRequest",
+    "ERRORS",
+    "ArrayInfoOut",
+    "BlobOut",
+    "ErrorOut",
+    "GcOut",
+    "GcRequest",
+    "IdsOut",
+    "ItemBatch",
+    "ItemCreate",
+    "ItemOut",
+    "LineageOut",
+    "ModelMatchOut",
+    "RunCreate",
+    "RunFinish",
+    "RunOut",
+    "SearchOut",
+    "TagsChange",
+    "VerifyOut",
+    "VerifyRequest",
     "VersionCreate",
 ]  # fmt: skip
 
@@ -36,6 +53,16 @@ class ItemCreate(_Strict):
     cache_key: str | None = Field(None, min_length=1, max_length=256)
     project: str = Field("default", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
     private: bool = False
+
+
+class ItemBatch(_Strict):
+    """Many new items, stored in one transaction (all or nothing)."""
+
+    items: list[ItemCreate] = Field(max_length=100_000)
+
+
+class IdsOut(BaseModel):
+    ids: list[str]
 
 
 class VersionCreate(_Strict):

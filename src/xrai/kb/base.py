@@ -162,6 +162,16 @@ class KnowledgeBase(abc.ABC):
             Array name -> Zarr chunk shape (default: about 1 MiB chunks, cubic-ish).
         """
 
+    def put_many(
+        self, records: Sequence[Mapping[str, Any]], *, chunks: Mapping[str, tuple[int, ...]] | None = None
+    ) -> list[str]:
+        """Store many items; each record holds the keyword arguments of :meth:`put`. Returns their ids.
+
+        The local store does this in one transaction (all or nothing, much faster than one ``put`` each); the
+        HTTP client puts them one by one.
+        """
+        return [self.put(**dict(record), chunks=chunks).id for record in records]
+
     @abc.abstractmethod
     def get(self, item_id: str | Item) -> Item:
         """The item with this id (exactly this version). Raises :class:`NotFoundError`."""

@@ -429,64 +429,137 @@ class LocalKnowledgeBase(KnowledgeBase):
         self, conn: sa.Connection, item_id: str, fields: dict[str, Any], prepared: Mapping[str, _Prepared],
         previous: Item | None,
     ) -> None:  # fmt: skip
-        input_pks = self._pks(conn, fields["inputs"])
-        missing = [i for i in fields["inputs"] if i not in input_pks]
+        self._insert_items(conn, [(item_id, fields, prepared, previous)])
+
+    def _insert_items(
+        self,
+        conn: sa.Connection,
+        entries: Sequence[tuple[str, dict[str, Any], Mapping[str, _Prepared], Item | None]],
+    ) -> None:
+        """Insert items and their rows with one executemany per table."""
+        own = {item_id for item_id, *_ in entries}
+        wanted = sorted({i for _, fields, _, _ in entries for i in fields["inputs"] if i not in own})
+        input_pks = self._pks(conn, wanted)
+        missing = [i for i in wanted if i not in input_pks]
         if missing:
             raise NotFoundError(
                 f"inputs {missing} do not exist (inputs must be stored before the items made from them)"
             )
-        if fields["run"] is not None:
-            found = conn.execute(sa.select(S.runs.c.id).where(S.runs.c.id == fields["run"])).scalar()
-            if found is None:
-                raise NotFoundError(f"run {fields['run']} does not exist (start it with kb.start_run)")
-        text = " ".join([fields["name"], fields["description"], *fields["tags"]])
-        values: dict[str, Any] = {
-            "id": item_id,
-            "series": item_id if previous is None else previous.series,
-            "version": 1 if previous is None else previous.version + 1,
-            "previous_id": None if previous is None else previous.id,
-            "is_latest": True,
-            "kind": fields["kind"],
-            "name": fields["name"],
-            "description": fields["description"],
-            "project": fields["project"],
-            "private": fields["private"],
-            "metadata": fields["metadata"],
-            "run_id": fields["run"],
-            "cache_key": fields["cache_key"],
-            "created_at": _now(),
-        }
+        runs = sorted({fields["run"] for _, fields, _, _ in entries if fields["run"] is not None})
+        if runs:
+            found = set(conn.execute(sa.select(S.runs.c.id).where(S.runs.c.id.in_(runs))).scalars())
+            absent = [r for r in runs if r not in found]
+            if absent:
+                raise NotFoundError(f"run {absent[0]} does not exist (start it with kb.start_run)")
+        now = _now()
+        rows = []
+        for item_id, fields, _, previous in entries:
+            row: dict[str, Any] = {
+                "id": item_id,
+                "series": item_id if previous is None else previous.series,
+                "version": 1 if previous is None else previous.version + 1,
+                "previous_id": None if previous is None else previous.id,
+                "is_latest": True,
+                "kind": fields["kind"],
+                "name": fields["name"],
+                "description": fields["description"],
+                "project": fields["project"],
+                "private": fields["private"],
+                "metadata": fields["metadata"],
+                "run_id": fields["run"],
+                "cache_key": fields["cache_key"],
+                "created_at": now,
+                "fts_text": " ".join([fields["name"], fields["description"], *fields["tags"]]),
+            }
+            rows.append(row)
+        statement = sa.insert(S.items).returning(S.items.c.id, S.items.c.pk, sort_by_parameter_order=True)
         if self.dialect == "postgresql":
-            values["fts"] = sa.func.to_tsvector("simple", text)
-        pk = conn.execute(sa.insert(S.items).values(**values)).inserted_primary_key[0]
-        if previous is not None:
-            conn.execute(sa.update(S.items).where(S.items.c.id == previous.id).values(is_latest=False))
-        if prepared:
-            conn.execute(
-                sa.insert(S.item_arrays),
-                [
-                    {"item_pk": pk, "name": key, "blob_hash": entry.info.hash}
-                    for key, entry in prepared.items()
-                ],
+            statement = statement.values(fts=sa.func.to_tsvector("simple", sa.bindparam("fts_text")))
+        else:
+            for row in rows:
+                del row["fts_text"]
+        pk_of = dict(conn.execute(statement, rows).tuples().all())
+        input_pks.update(pk_of)
+        previous_ids = [previous.id for _, _, _, previous in entries if previous is not None]
+        if previous_ids:
+            conn.execute(sa.update(S.items).where(S.items.c.id.in_(previous_ids)).values(is_latest=False))
+        arrays, inputs, tags, props, fts = [], [], [], [], []
+        for item_id, fields, prepared, _ in entries:
+            pk = pk_of[item_id]
+            arrays.extend(
+                {"item_pk": pk, "name": key, "blob_hash": e.info.hash} for key, e in prepared.items()
             )
-        if fields["inputs"]:
-            conn.execute(
-                sa.insert(S.item_inputs),
-                [
-                    {"item_pk": pk, "input_pk": input_pks[i], "position": n}
-                    for n, i in enumerate(fields["inputs"])
-                ],
+            inputs.extend(
+                {"item_pk": pk, "input_pk": input_pks[i], "position": n}
+                for n, i in enumerate(fields["inputs"])
             )
-        if fields["tags"]:
-            conn.execute(sa.insert(S.item_tags), [{"item_pk": pk, "tag": t} for t in fields["tags"]])
-        props = [{"item_pk": pk, "key": k, "num": n, "txt": t} for k, n, t in flatten(fields["metadata"])]
-        if props:
-            conn.execute(sa.insert(S.item_props), props)
+            tags.extend({"item_pk": pk, "tag": t} for t in fields["tags"])
+            props.extend(
+                {"item_pk": pk, "key": k, "num": n, "txt": t} for k, n, t in flatten(fields["metadata"])
+            )
+            fts.append(
+                {"pk": pk, "n": fields["name"], "d": fields["description"], "t": " ".join(fields["tags"])}
+            )
+        for table, values in ((S.item_arrays, arrays), (S.item_inputs, inputs), (S.item_tags, tags),
+                              (S.item_props, props)):  # fmt: skip
+            if values:
+                conn.execute(sa.insert(table), values)
         if self.dialect == "sqlite":
             conn.execute(
-                sa.text("INSERT INTO items_fts(rowid, name, description, tags) VALUES (:pk, :n, :d, :t)"),
-                {"pk": pk, "n": fields["name"], "d": fields["description"], "t": " ".join(fields["tags"])},
+                sa.text("INSERT INTO items_fts(rowid, name, description, tags) VALUES (:pk, :n, :d, :t)"), fts
             )
+
+    def put_many(
+        self, records: Sequence[Mapping[str, Any]], *, chunks: Mapping[str, tuple[int, ...]] | None = None
+    ) -> list[str]:
+        """Store many new items in one transaction (the bulk path: catalogue imports, benchmarks).
+
+        Each record holds the keyword arguments of :meth:`put` (``kind``, ``name``, ``metadata``, ``arrays``,
+        ``inputs``, ``tags``, ...). All or nothing: if one record is invalid, none is stored. Records with a ``cache_key`` that exists are
+        refused (use :meth:`put` for memoisation). Returns the new ids in order.
+        """
+        ids = [new_id() for _ in records]
+        entries = []
+        redundant: list[str] = []
+        allowed = {"kind", "name", "description", "metadata", "arrays", "inputs", "run", "tags", "cache_key",
+                   "project", "private"}  # fmt: skip
+        for n, record in enumerate(records):
+            unknown = set(record) - allowed
+            if unknown:
+                raise ConfigError(
+                    f"record {n} has unknown fields {sorted(unknown)} (allowed: {sorted(allowed)})"
+                )
+            fields = self._validate(
+                kind=record.get("kind", ""), name=record.get("name", ""), description=record.get("description", ""),
+                metadata=record.get("metadata"), inputs=record.get("inputs", ()), run=record.get("run"),
+                tags=record.get("tags", ()), cache_key=record.get("cache_key"),
+                project=record.get("project", "default"), private=record.get("private", False),
+            )  # fmt: skip
+            entries.append(
+                (ids[n], fields, self._prepare_arrays(record.get("arrays") or {}, chunks or {}), None)
+            )
+        for _ in range(5):
+            try:
+                with write_tx(self.engine) as conn:
+                    redundant = []
+                    for _, _, prepared, _ in entries:
+                        redundant.extend(self._insert_blobs(conn, prepared))
+                    self._insert_items(conn, entries)
+                break
+            except _BlobMissing as missing:
+                for _, _, prepared, _ in entries:
+                    self._rewrite(prepared, missing.digest)
+            except sa.exc.IntegrityError as exc:
+                for _, _, prepared, _ in entries:
+                    self._discard_new_copies(prepared)
+                raise ConflictError(
+                    f"the batch conflicts with stored items (a cache_key exists?): {exc.orig}"
+                ) from None
+        else:  # pragma: no cover
+            raise ConflictError("blobs kept disappearing while being stored; retry")
+        for path in redundant:
+            self.blobs.remove(path)
+        return ids
 
     def _pks(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}

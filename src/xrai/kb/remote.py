@@ -201,6 +201,24 @@ class RemoteKnowledgeBase(KnowledgeBase):
         }  # fmt: skip
         return Item.from_dict(self._json("POST", "/items", json=body))
 
+    def put_many(
+        self, records: Sequence[Mapping[str, Any]], *, chunks: Mapping[str, tuple[int, ...]] | None = None
+    ) -> list[str]:
+        """Upload the arrays of all records, then store the items in one server transaction (all or nothing)."""
+        from xrai.kb._metadata import normalise_metadata
+
+        items = []
+        for record in records:
+            body = dict(record)
+            body["metadata"] = normalise_metadata(body.get("metadata"))
+            body["arrays"] = self._upload_all(body.get("arrays"), chunks)
+            body["inputs"] = [_id_of(i) for i in body.get("inputs", ())]
+            if body.get("run") is not None:
+                body["run"] = _id_of(body["run"])
+            body["tags"] = list(body.get("tags", ()))
+            items.append(body)
+        return list(self._json("POST", "/items/batch", json={"items": items})["ids"])
+
     def put_blob(self, array: ArrayLike, *, chunks: tuple[int, ...] | None = None) -> str:
         return self._upload(array, chunks)
 

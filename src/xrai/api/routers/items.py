@@ -13,6 +13,8 @@ from xrai.api.auth import require, visible, writable
 from xrai.api.schemas import (
     ERRORS,
     GcOut,
+    IdsOut,
+    ItemBatch,
     ItemCreate,
     ItemOut,
     LineageOut,
@@ -96,6 +98,17 @@ def create_item(body: ItemCreate, request: Request, token: Write) -> Any:
             return JSONResponse(existing.to_dict(), status_code=200)
     item = kb.put(**body.model_dump())
     return item.to_dict()
+
+
+@router.post("/items/batch", response_model=IdsOut, status_code=201)
+def create_items(body: ItemBatch, request: Request, token: Write) -> dict[str, Any]:
+    """Create many items in one transaction: all are stored, or none (the first error is reported)."""
+    kb = _kb(request)
+    for record in body.items:
+        if not token.can_write(record.project):
+            raise PermissionDeniedError(f"token {token.name!r} may not write to project {record.project!r}")
+        _check_inputs(kb, token, record.inputs)
+    return {"ids": kb.put_many([record.model_dump() for record in body.items])}
 
 
 @router.get("/items/{item_id}", response_model=ItemOut)
