@@ -21,14 +21,28 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     # projector
     "ParallelProjector": "projector",
+    # back-projection (FBP, FDK)
+    "backproject": "backproject",
+    "backproject_cone": "backproject",
+    # FFT helpers (scipy.fft for numpy, torch.fft for tensors)
+    "fft2": "fft",
+    "ifft2": "fft",
+    "fftfreq": "fft",
+    "next_fast_len": "fft",
 }
 
 #: Submodules reachable as attributes without an explicit import.
-_SUBMODULES = frozenset({"projector"})
+_SUBMODULES = frozenset({"backproject", "fft", "projector"})
 
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from xrai.ops.backproject import backproject as backproject
+    from xrai.ops.backproject import backproject_cone as backproject_cone
+    from xrai.ops.fft import fft2 as fft2
+    from xrai.ops.fft import fftfreq as fftfreq
+    from xrai.ops.fft import ifft2 as ifft2
+    from xrai.ops.fft import next_fast_len as next_fast_len
     from xrai.ops.projector import ParallelProjector as ParallelProjector
 
 
