@@ -10,7 +10,8 @@ Usage::
 Every code reconstructs the same sinogram: the strip integrals of a Shepp–Logan phantom computed by
 :class:`xrai.ops.projector.ParallelProjector` (a different discretisation from every FBP measured). Sizes are made
 odd so that scikit-image's rotation centre (``N // 2``) coincides with ours and ASTRA's (``(N - 1) / 2``). Times
-are the best of ``--repeat`` runs after a warm-up (numba compilation excluded). Volumes larger than a few slices
+are the best of ``--repeat`` rounds after a warm-up (numba compilation excluded); every round runs every method
+once, so a varying load on a shared machine affects all alike. Volumes larger than a few slices
 are timed on ``--volume-slices`` slices (peers on ``--peer-slices``) and extrapolated linearly (marked "est.").
 The RMSE is computed inside the reconstruction circle against the phantom.
 """
@@ -37,16 +38,6 @@ def sinogram(image: np.ndarray, angles: np.ndarray) -> np.ndarray:
     from xrai.ops.projector import ParallelProjector
 
     return ParallelProjector(image.shape, angles).forward(image).astype(np.float32)
-
-
-def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    fn()  # warm-up (compilation, caches, FFT plans)
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 # ---------------------------------------------------------------------------------------------------- methods
@@ -123,34 +114,46 @@ def rmse(image: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((image - truth)[..., circle] ** 2)))
 
 
+def measure(methods: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, Any]]:
+    """Best time of every method over ``repeat`` rounds; each round runs every method once, so that a load
+    that varies over the run (a shared machine) hits all methods alike. One warm-up call each first."""
+    results: dict[str, tuple[float, Any]] = {}
+    for name, fn in methods.items():
+        results[name] = (float("inf"), fn())
+    for _ in range(repeat):
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            value = fn()
+            elapsed = time.perf_counter() - start
+            if elapsed < results[name][0]:
+                results[name] = (elapsed, value)
+    return results
+
+
 def slice_case(n: int, n_angles: int, repeat: int, peers: bool = True) -> dict[str, float]:
     n = n | 1
     angles = np.linspace(0, np.pi, n_angles, endpoint=False)
     truth = phantom(n)
     sino = sinogram(truth, angles)
     print(f"\n== one slice {n}² from {n_angles} projections (float32)")
-    rows: list[tuple[str, float, float]] = []
-    t, rec = best_time(lambda: xrai_numba(sino, angles), repeat)
-    rows.append(("xrai numba, ram-lak", t, rmse(rec, truth)))
-    t2, rec2 = best_time(lambda: xrai_numba(sino, angles, filter_name="shepp-logan"), repeat)
-    rows.append(("xrai numba, shepp-logan ×2 oversampled", t2, rmse(rec2, truth)))
-    t3, rec3 = best_time(lambda: xrai_numba(sino, angles, oversampling=2), repeat)
-    rows.append(("xrai numba, ram-lak ×2 oversampled", t3, rmse(rec3, truth)))
-    tt, rect = best_time(lambda: xrai_torch(sino, angles), max(1, repeat - 1))
-    rows.append(("xrai torch CPU tensor, ram-lak", tt, rmse(rect, truth)))
-    if n * n * n_angles <= 600**2 * 1600:
-        tp, recp = best_time(lambda: xrai_torch(sino, angles, pure=True), 1)
-        rows.append(("xrai torch autograd kernel (CUDA path) on CPU", tp, rmse(recp, truth)))
+    methods: dict[str, Callable[[], Any]] = {
+        "xrai numba, ram-lak": lambda: xrai_numba(sino, angles),
+        "xrai numba, shepp-logan ×2 oversampled": lambda: xrai_numba(sino, angles, filter_name="shepp-logan"),
+        "xrai numba, ram-lak ×2 oversampled": lambda: xrai_numba(sino, angles, oversampling=2),
+        "xrai torch CPU tensor, ram-lak": lambda: xrai_torch(sino, angles),
+    }
+    if n * n * n_angles <= 260**2 * 500:  # memory-bound on a CPU: only at small sizes
+        methods["xrai torch autograd kernel (CUDA path) on CPU"] = lambda: xrai_torch(sino, angles, pure=True)
     if peers and astra_available():
-        ta, reca = best_time(lambda: astra_fbp(sino, angles), max(1, repeat - 1))
-        rows.append(("ASTRA CPU FBP, Ram-Lak", ta, rmse(reca, truth)))
+        methods["ASTRA CPU FBP, Ram-Lak"] = lambda: astra_fbp(sino, angles)
     elif peers:
         print("   (astra-toolbox not importable: `pip install astra-toolbox` to compare)")
     if peers:
-        ts, recs = best_time(lambda: skimage_iradon(sino, angles), 1)
-        rows.append(("scikit-image iradon, ramp", ts, rmse(recs, truth)))
-    report(rows, reference=t)
-    return {name: time_s for name, time_s, _ in rows}
+        methods["scikit-image iradon, ramp"] = lambda: skimage_iradon(sino, angles)
+    results = measure(methods, repeat)
+    rows = [(name, t, rmse(rec, truth)) for name, (t, rec) in results.items()]
+    report(rows, reference=rows[0][1])
+    return {name: t for name, t, _ in rows}
 
 
 def volume_case(n: int, n_angles: int, n_slices: int, measured: int, peer_slices: int, repeat: int) -> None:
@@ -159,25 +162,28 @@ def volume_case(n: int, n_angles: int, n_slices: int, measured: int, peer_slices
     truth = phantom(n)
     sino = sinogram(truth, angles)
     k = min(measured, n_slices)
-    stack = np.ascontiguousarray(np.repeat(sino[:, None, :], k, axis=1))
-    est = "" if k == n_slices else f" (est. from {k} slices)"
-    print(f"\n== volume {n}² × {n_slices} slices from {n_angles} projections{est}")
-    scale = n_slices / k
-    rows: list[tuple[str, float, float]] = []
-    t, rec = best_time(lambda: xrai_numba(stack, angles), repeat)
-    rows.append(("xrai numba" + est, t * scale, rmse(rec[0], truth)))
-    tt, rect = best_time(lambda: xrai_torch(stack, angles), 1)
-    rows.append(("xrai torch CPU tensor" + est, tt * scale, rmse(rect[0], truth)))
     p = min(peer_slices, n_slices)
-    peer_stack = stack[:, :p]
-    peer_est = f" (est. from {p} slices)"
+    stack = np.ascontiguousarray(np.repeat(sino[:, None, :], k, axis=1))
+    peer_stack = np.ascontiguousarray(stack[:, :p])
+    est = "" if k == n_slices else f" (est. from {k} slices)"
+    peer_est = "" if p == n_slices else f" (est. from {p} slices)"
+    print(f"\n== volume {n}² × {n_slices} slices from {n_angles} projections")
+    methods: dict[str, Callable[[], Any]] = {
+        "xrai numba" + est: lambda: xrai_numba(stack, angles),
+        "xrai torch CPU tensor" + est: lambda: xrai_torch(stack, angles),
+    }
     if astra_available():
-        ta, reca = best_time(lambda: astra_fbp(peer_stack, angles), 1)
-        rows.append(("ASTRA CPU FBP" + peer_est, ta * n_slices / p, rmse(reca[0], truth)))
-    ts, recs = best_time(lambda: skimage_iradon(peer_stack, angles), 1)
-    rows.append(("scikit-image iradon" + peer_est, ts * n_slices / p, rmse(recs[0], truth)))
-    report(rows, reference=t * scale)
-    print(f"   xrai numba: {n_slices / (t * scale):.2f} tomograms/s of {n}² × {n_slices}")
+        methods["ASTRA CPU FBP" + peer_est] = lambda: astra_fbp(peer_stack, angles)
+    methods["scikit-image iradon" + peer_est] = lambda: skimage_iradon(peer_stack, angles)
+    results = measure(methods, repeat)
+    rows = []
+    for name, (t, rec) in results.items():
+        slices = k if name.startswith("xrai") else p
+        rows.append((name, t * n_slices / slices, rmse(rec[0], truth)))
+    report(rows, reference=rows[0][1])
+    print(
+        f"   xrai numba: {1.0 / rows[0][1]:.2f} tomograms/s of {n}² × {n_slices} from {n_angles} projections"
+    )
 
 
 def report(rows: list[tuple[str, float, float]], *, reference: float) -> None:
@@ -207,7 +213,7 @@ def main() -> None:
           f"{torch.get_num_threads()}; scikit-image and ASTRA's CPU FBP run on one thread")  # fmt: skip
     if args.small:
         slice_case(256, 400, args.repeat)
-        volume_case(64, 90, 64, 64, 8, args.repeat)
+        volume_case(64, 90, 64, 64, 64, args.repeat)
         return
     if args.issue:
         times = slice_case(2048, 1500, 1)
@@ -218,7 +224,7 @@ def main() -> None:
               f"{per_voxel_angle * 2048**3 * 3000:.0f} s (no GPU lent to this run)")  # fmt: skip
         return
     slice_case(args.size, args.angles, args.repeat)
-    volume_case(128, 180, 128, 128, 8, args.repeat)  # 4D-like: small fast tomograms
+    volume_case(128, 180, 128, 128, 128, args.repeat)  # 4D-like: small, fast tomograms
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ def test_stack_and_sinogram_agree_and_chunks_do_not_matter() -> None:
     angles = np.linspace(0, np.pi, 60, endpoint=False)
     whole = reconstruct_fbp(proj, angles_rad=angles, chunk_rows=5)
     chunked = reconstruct_fbp(proj, angles_rad=angles, chunk_rows=2)
-    assert np.array_equal(whole, chunked)
+    assert np.allclose(whole, chunked, rtol=0, atol=1e-12)  # 4-slice and 1-slice kernels round alike
     assert np.allclose(reconstruct_fbp(proj[:, 3], angles_rad=angles), whole[3])
     assert reconstruct_fbp(proj.astype(np.uint16), angles_rad=angles).dtype == np.float32
     assert reconstruct_fbp(proj, angles_rad=angles, output_size=20).shape == (5, 20, 20)

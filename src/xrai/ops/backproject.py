@@ -30,63 +30,106 @@ __all__ = ["backproject", "backproject_cone"]
 #: Zero columns added before (1) and after (2) the detector so the kernels need no bounds test.
 _GUARD_LEFT = 1
 _GUARD_RIGHT = 2
-#: Output rows processed together by one numba task (they share one detector row in L1 cache).
+#: Output rows processed together by one numba task (their accumulators stay in L1 cache).
 _BLOCK_ROWS = 8
 #: Elements in one torch gather (bounds the temporary memory of the torch kernel).
 _TORCH_GATHER_ELEMENTS = 1 << 24
 
 
+@numba.njit(fastmath=True, cache=True)
+def _bp_one_slice(q, z, cos_a, sin_a, weights, u0, umin, umax, x, y, y_start, y_stop, out):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Rows ``[y_start, y_stop)`` of slice ``z``; two angles per sweep halve the accumulator traffic."""
+    na = q.shape[1]
+    nx = x.size
+    for a in range(0, na - 1, 2):
+        row0 = q[z, a]
+        row1 = q[z, a + 1]
+        c0 = cos_a[a]
+        c1 = cos_a[a + 1]
+        w0 = weights[a]
+        w1 = weights[a + 1]
+        for iy in range(y_start, y_stop):
+            b0 = y[iy] * sin_a[a] + u0
+            b1 = y[iy] * sin_a[a + 1] + u0
+            line = out[z, iy]
+            for ix in range(nx):
+                u = min(max(x[ix] * c0 + b0, umin), umax)
+                v = min(max(x[ix] * c1 + b1, umin), umax)
+                i = np.int32(u)
+                j = np.int32(v)
+                tu = u - i
+                tv = v - j
+                line[ix] += w0 * (row0[i] + tu * (row0[i + 1] - row0[i])) + w1 * (
+                    row1[j] + tv * (row1[j + 1] - row1[j])
+                )
+    if na % 2 == 1:
+        a = na - 1
+        row0 = q[z, a]
+        c0 = cos_a[a]
+        w0 = weights[a]
+        for iy in range(y_start, y_stop):
+            b0 = y[iy] * sin_a[a] + u0
+            line = out[z, iy]
+            for ix in range(nx):
+                u = min(max(x[ix] * c0 + b0, umin), umax)
+                i = np.int32(u)
+                tu = u - i
+                line[ix] += w0 * (row0[i] + tu * (row0[i + 1] - row0[i]))
+
+
+@numba.njit(fastmath=True, cache=True)
+def _bp_four_slices(q, z0, cos_a, sin_a, weights, u0, umin, umax, x, y, y_start, y_stop, out):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Rows ``[y_start, y_stop)`` of slices ``z0 .. z0 + 3``: they share every index and weight (the geometry
+    does not depend on the slice), which saves a third of the work per interpolation."""
+    na = q.shape[1]
+    nx = x.size
+    for a in range(na):
+        ra = q[z0, a]
+        rb = q[z0 + 1, a]
+        rc = q[z0 + 2, a]
+        rd = q[z0 + 3, a]
+        c = cos_a[a]
+        w = weights[a]
+        for iy in range(y_start, y_stop):
+            base = y[iy] * sin_a[a] + u0
+            la = out[z0, iy]
+            lb = out[z0 + 1, iy]
+            lc = out[z0 + 2, iy]
+            ld = out[z0 + 3, iy]
+            for ix in range(nx):
+                u = min(max(x[ix] * c + base, umin), umax)
+                i = np.int32(u)
+                right = w * (u - i)
+                left = w - right
+                la[ix] += left * ra[i] + right * ra[i + 1]
+                lb[ix] += left * rb[i] + right * rb[i + 1]
+                lc[ix] += left * rc[i] + right * rc[i + 1]
+                ld[ix] += left * rd[i] + right * rd[i + 1]
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _bp_parallel_kernel(q, cos_a, sin_a, weights, bounds, x, y, out):  # type: ignore[no-untyped-def]  # pragma: no cover
     # q: [nz, na, nc + 3] with zero guards; bounds = (center_col + _GUARD_LEFT, 0, nc + 1) in q's dtype, so
-    # that no float64 constant widens the float32 arithmetic; out: [nz, ny, nx] (zeroed).
-    nz, na, _ = q.shape
+    # that no float64 constant widens the float32 arithmetic; out: [nz, ny, nx] (zeroed). Work items are
+    # blocks of _BLOCK_ROWS output rows (their accumulators stay in L1 cache) of four slices at a time, then
+    # of the remaining single slices.
+    nz = q.shape[0]
     ny = y.size
-    nx = x.size
     u0 = bounds[0]
     umin = bounds[1]
     umax = bounds[2]
-    nblocks = (ny + _BLOCK_ROWS - 1) // _BLOCK_ROWS
-    for task in numba.prange(nz * nblocks):
-        z = task // nblocks
-        y_start = (task % nblocks) * _BLOCK_ROWS
+    n_y_blocks = (ny + _BLOCK_ROWS - 1) // _BLOCK_ROWS
+    n_quads = nz // 4
+    n_z_blocks = n_quads + (nz - 4 * n_quads)
+    for task in numba.prange(n_z_blocks * n_y_blocks):
+        z_block = task // n_y_blocks
+        y_start = (task % n_y_blocks) * _BLOCK_ROWS
         y_stop = min(y_start + _BLOCK_ROWS, ny)
-        acc = out[z, y_start:y_stop]
-        # Two angles per sweep halve the loads and stores of the accumulator line.
-        for a in range(0, na - 1, 2):
-            row0 = q[z, a]
-            row1 = q[z, a + 1]
-            c0 = cos_a[a]
-            c1 = cos_a[a + 1]
-            w0 = weights[a]
-            w1 = weights[a + 1]
-            for iy in range(y_stop - y_start):
-                b0 = y[y_start + iy] * sin_a[a] + u0
-                b1 = y[y_start + iy] * sin_a[a + 1] + u0
-                line = acc[iy]
-                for ix in range(nx):
-                    u = min(max(x[ix] * c0 + b0, umin), umax)
-                    v = min(max(x[ix] * c1 + b1, umin), umax)
-                    i = np.int32(u)
-                    j = np.int32(v)
-                    tu = u - i
-                    tv = v - j
-                    line[ix] += w0 * (row0[i] + tu * (row0[i + 1] - row0[i])) + w1 * (
-                        row1[j] + tv * (row1[j + 1] - row1[j])
-                    )
-        if na % 2 == 1:
-            a = na - 1
-            row0 = q[z, a]
-            c0 = cos_a[a]
-            w0 = weights[a]
-            for iy in range(y_stop - y_start):
-                b0 = y[y_start + iy] * sin_a[a] + u0
-                line = acc[iy]
-                for ix in range(nx):
-                    u = min(max(x[ix] * c0 + b0, umin), umax)
-                    i = np.int32(u)
-                    tu = u - i
-                    line[ix] += w0 * (row0[i] + tu * (row0[i + 1] - row0[i]))
+        if z_block < n_quads:
+            _bp_four_slices(q, 4 * z_block, cos_a, sin_a, weights, u0, umin, umax, x, y, y_start, y_stop, out)
+        else:
+            z = 4 * n_quads + (z_block - n_quads)
+            _bp_one_slice(q, z, cos_a, sin_a, weights, u0, umin, umax, x, y, y_start, y_stop, out)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)

@@ -544,6 +544,8 @@ def reconstruct_fbp(
     filt = fourier_filter(n_pad, name)
     if chunk_rows is None:
         chunk_rows = max(1, _SLAB_ELEMENTS // max(1, n_angles * n_pad * oversampling, size * size))
+        if chunk_rows >= 4:  # the back-projection does four slices at a time
+            chunk_rows -= chunk_rows % 4
     chunk_rows = int(check_range("chunk_rows", chunk_rows, low=1))
     out: Any = None
     with _progress(progress, n_rows, "FBP") as advance:
