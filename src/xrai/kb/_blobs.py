@@ -26,6 +26,8 @@ from xrai.kb.hashing import SLAB_BYTES, canonical_dtype, iter_slabs, new_hasher
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "BlobStore", "default_chunks", "parse_region"]
 
+_OPEN_CACHE = 256  # opened arrays kept (their metadata only)
+
 #: Target uncompressed size of one Zarr chunk.
 DEFAULT_CHUNK_BYTES = 2**20
 
@@ -103,6 +105,7 @@ class BlobStore:
         from zarr.storage import FsspecStore, LocalStore
 
         self.url = url
+        self._opened: dict[str, Any] = {}
         options = dict(storage_options or {})
         if "://" not in url or url.startswith("file://"):
             root = Path(url.removeprefix("file://")).resolve()
@@ -160,15 +163,24 @@ class BlobStore:
 
     # ---------------------------------------------------------------- reading
 
-    def open(self, path: str) -> Any:
+    def open(self, path: str, *, fresh: bool = False) -> Any:
+        """The blob as a read-only Zarr array. Blobs are immutable, so opened arrays are cached (``fresh``
+        re-reads the metadata, as :meth:`rehash` does)."""
         import zarr
 
+        cached = None if fresh else self._opened.get(path)
+        if cached is not None:
+            return cached
         try:
-            return zarr.open_array(self.zarr_store, path=path, mode="r", zarr_format=3)
+            array = zarr.open_array(self.zarr_store, path=path, mode="r", zarr_format=3)
         except (FileNotFoundError, KeyError) as exc:
             raise DataError(f"blob {path!r} is missing from the store {self.url}: {exc}") from None
         except Exception as exc:  # zarr raises its own not-found errors
             raise DataError(f"blob {path!r} in {self.url} cannot be opened: {exc}") from None
+        if len(self._opened) >= _OPEN_CACHE:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[path] = array
+        return array
 
     def read(self, path: str, region: Any = None) -> np.ndarray:
         """Read the region of a blob; only the chunks the region touches are fetched."""
@@ -178,7 +190,7 @@ class BlobStore:
 
     def rehash(self, path: str) -> str:
         """Recompute the content hash of a stored blob from its decoded chunks."""
-        array = self.open(path)
+        array = self.open(path, fresh=True)
         hasher = new_hasher(array.dtype, tuple(array.shape))
         if array.ndim == 0:
             hasher.update(
@@ -206,6 +218,7 @@ class BlobStore:
     def remove(self, path: str) -> int:
         """Delete a blob copy; return the bytes freed."""
         freed = self.size(path)
+        self._opened.pop(path, None)
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self._full(path), recursive=True)
         if hasattr(self.fs, "invalidate_cache"):

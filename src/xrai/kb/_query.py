@@ -8,7 +8,9 @@ Grammar (parsed with :mod:`ast`, never evaluated)::
     field  := name(.name)*          metadata key path, or an item field (see ITEM_FIELDS)
     value  := number | number unit | 'string' | true | false | null | [value, ...]
 
-``energy_kev > 20000 eV`` and ``energy_kev > '20 keV'`` convert the value to the key's canonical unit
+A chained range ``20 <= energy_kev < 30`` needs one value within both bounds (one index range scan); for a
+list-valued key ``energy_kev >= 20 and energy_kev < 30`` instead matches if some element is >= 20 and some (maybe
+another) is < 30. ``energy_kev > 20000 eV`` and ``energy_kev > '20 keV'`` convert the value to the key's canonical unit
 (:mod:`xrai.units`); a plain number is taken in the canonical unit. ``!=`` and ``not in`` match items that have the
 key with another value; ``not (...)`` also matches items without the key.
 """
@@ -59,6 +61,14 @@ class Cmp:
 @dataclass(frozen=True, slots=True)
 class Exists:
     field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A chained comparison on one metadata key: a single stored value must satisfy every bound."""
+
+    field: str
+    parts: tuple[Cmp, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +161,11 @@ def _compare(node: ast.Compare, text: str) -> Any:
                 f"{ast.unparse(left)} {op} {ast.unparse(right)} in {text!r} must compare a field with a value"
             )
         parts.append(_make_cmp(field, op, value, item_field, text))
-    return parts[0] if len(parts) == 1 else BoolNode("and", tuple(parts))
+    if len(parts) == 1:
+        return parts[0]
+    if len({(p.field, p.item_field) for p in parts}) == 1 and not parts[0].item_field:
+        return Range(parts[0].field, tuple(parts))  # 20 <= x < 30: one value within both bounds
+    return BoolNode("and", tuple(parts))
 
 
 def _is_field(node: ast.AST) -> bool:
@@ -224,6 +238,9 @@ def compile_query(tree: Any) -> sa.ColumnElement[bool]:
         if tree.op == "or":
             return sa.or_(*args)
         return sa.not_(args[0])
+    if isinstance(tree, Range):
+        bounds = [_prop_condition(part) for part in tree.parts]
+        return items.c.pk.in_(sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, *bounds))
     if isinstance(tree, Exists):
         return items.c.pk.in_(sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field))
     if tree.item_field:

@@ -16,6 +16,7 @@ deleter dropped a blob between steps 2 and 4, the writer notices inside the tran
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -67,6 +68,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DB_URL = re.compile(r"^[a-z][a-z0-9+]*://")
 _BATCH = 500  # ids per IN (...) list
 MAX_GRACE_S = 100 * 365.25 * 86400.0
+_ITEM_COLUMNS = [c for c in S.items.c if c.name != "fts"]  # the search vector is never read back
 
 
 def new_id() -> str:
@@ -88,6 +90,11 @@ def _utc(value: datetime | None) -> datetime | None:
 def _batches(values: Sequence[Any], size: int = _BATCH) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read with plain SQL: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _text_terms(text: str) -> list[str]:
@@ -573,7 +580,7 @@ class LocalKnowledgeBase(KnowledgeBase):
     def get(self, item_id: str | Item) -> Item:
         key = check_id(_id_of(item_id))
         with read_tx(self.engine) as conn:
-            found = self._load(conn, sa.select(S.items).where(S.items.c.id == key))
+            found = self._load(conn, sa.select(*_ITEM_COLUMNS).where(S.items.c.id == key))
         if not found:
             raise NotFoundError(f"no item with id {key}")
         return found[0]
@@ -583,7 +590,7 @@ class LocalKnowledgeBase(KnowledgeBase):
         with read_tx(self.engine) as conn:
             found = self._load(
                 conn,
-                sa.select(S.items)
+                sa.select(*_ITEM_COLUMNS)
                 .where(S.items.c.series == item.series)
                 .order_by(S.items.c.is_latest.desc(), S.items.c.version.desc())
                 .limit(1),
@@ -594,12 +601,13 @@ class LocalKnowledgeBase(KnowledgeBase):
         item = self.get(item_id)
         with read_tx(self.engine) as conn:
             return self._load(
-                conn, sa.select(S.items).where(S.items.c.series == item.series).order_by(S.items.c.version)
+                conn,
+                sa.select(*_ITEM_COLUMNS).where(S.items.c.series == item.series).order_by(S.items.c.version),
             )
 
     def find_by_key(self, cache_key: str) -> Item | None:
         with read_tx(self.engine) as conn:
-            found = self._load(conn, sa.select(S.items).where(S.items.c.cache_key == cache_key))
+            found = self._load(conn, sa.select(*_ITEM_COLUMNS).where(S.items.c.cache_key == cache_key))
         return found[0] if found else None
 
     def _load(self, conn: sa.Connection, query: sa.Select[Any]) -> list[Item]:
@@ -610,33 +618,30 @@ class LocalKnowledgeBase(KnowledgeBase):
         arrays: dict[int, dict[str, ArrayInfo]] = {pk: {} for pk in pks}
         inputs: dict[int, list[str]] = {pk: [] for pk in pks}
         tags: dict[int, list[str]] = {pk: [] for pk in pks}
-        parent = S.items.alias("parent")
         for batch in _batches(pks):
-            array_rows = conn.execute(
-                sa.select(S.item_arrays.c.item_pk, S.item_arrays.c.name, S.blobs)
-                .join(S.blobs, S.blobs.c.hash == S.item_arrays.c.blob_hash)
-                .where(S.item_arrays.c.item_pk.in_(batch))
-                .order_by(S.item_arrays.c.name)
-            )
-            for r in array_rows:
-                arrays[r.item_pk][r.name] = ArrayInfo(
-                    hash=r.hash, dtype=r.dtype, shape=tuple(r.shape), chunks=tuple(r.chunks), nbytes=r.nbytes
+            # plain SQL with the integer keys inlined: these run for every search, and building 3 x 100 bound
+            # parameters through SQLAlchemy costs more than the queries themselves
+            listed = ",".join(str(int(pk)) for pk in batch)
+            for r in conn.exec_driver_sql(
+                "SELECT a.item_pk, a.name, b.hash, b.dtype, b.shape, b.chunks, b.nbytes FROM item_arrays a "
+                f"JOIN blobs b ON b.hash = a.blob_hash WHERE a.item_pk IN ({listed}) ORDER BY a.name"
+            ):
+                arrays[r[0]][r[1]] = ArrayInfo(
+                    hash=r[2],
+                    dtype=r[3],
+                    shape=tuple(_json(r[4])),
+                    chunks=tuple(_json(r[5])),
+                    nbytes=int(r[6]),
                 )
-            input_rows = conn.execute(
-                sa.select(S.item_inputs.c.item_pk, parent.c.id)
-                .join(parent, parent.c.pk == S.item_inputs.c.input_pk)
-                .where(S.item_inputs.c.item_pk.in_(batch))
-                .order_by(S.item_inputs.c.item_pk, S.item_inputs.c.position)
-            )
-            for r in input_rows:
-                inputs[r.item_pk].append(r.id)
-            tag_rows = conn.execute(
-                sa.select(S.item_tags.c.item_pk, S.item_tags.c.tag)
-                .where(S.item_tags.c.item_pk.in_(batch))
-                .order_by(S.item_tags.c.tag)
-            )
-            for r in tag_rows:
-                tags[r.item_pk].append(r.tag)
+            for r in conn.exec_driver_sql(
+                "SELECT i.item_pk, p.id FROM item_inputs i JOIN items p ON p.pk = i.input_pk "
+                f"WHERE i.item_pk IN ({listed}) ORDER BY i.item_pk, i.position"
+            ):
+                inputs[r[0]].append(r[1])
+            for r in conn.exec_driver_sql(
+                f"SELECT item_pk, tag FROM item_tags WHERE item_pk IN ({listed}) ORDER BY tag"
+            ):
+                tags[r[0]].append(r[1])
         return [
             Item(
                 id=row.id,
@@ -903,7 +908,11 @@ class LocalKnowledgeBase(KnowledgeBase):
             visible_projects=visible_projects,
         )
         select = (
-            sa.select(S.items).where(*conditions).order_by(S.items.c.pk.desc()).limit(limit).offset(offset)
+            sa.select(*_ITEM_COLUMNS)
+            .where(*conditions)
+            .order_by(S.items.c.pk.desc())
+            .limit(limit)
+            .offset(offset)
         )
         with read_tx(self.engine) as conn:
             return self._load(conn, select)
@@ -971,7 +980,7 @@ class LocalKnowledgeBase(KnowledgeBase):
             pks = sorted(distance)
             related: list[Item] = []
             for batch in _batches(pks):
-                related.extend(self._load(conn, sa.select(S.items).where(S.items.c.pk.in_(batch))))
+                related.extend(self._load(conn, sa.select(*_ITEM_COLUMNS).where(S.items.c.pk.in_(batch))))
             id_of = {root_pk: root.id}
             for batch in _batches(pks):
                 id_of.update(
