@@ -273,9 +273,9 @@ def shepp_logan(n: int = 64, *, dtype: Any = np.float64) -> npt.NDArray[Any]:
     from skimage.data import shepp_logan_phantom
     from skimage.transform import resize
 
-    image = shepp_logan_phantom()
+    image = shepp_logan_phantom()  # type: ignore[no-untyped-call]
     if image.shape != (size, size):
-        image = resize(image, (size, size), order=1, anti_aliasing=True, mode="constant")
+        image = resize(image, (size, size), order=1, anti_aliasing=True, mode="constant")  # type: ignore[no-untyped-call]
     return np.asarray(np.clip(image, 0.0, 1.0), dtype=dtype)
 
 

@@ -314,7 +314,7 @@ def scan_configs(
         from xrai.physics import acquisition as acq
 
         kind = draw(st.sampled_from(list(kinds)))
-        counts = {
+        counts: dict[str, Any] = {
             name: draw(st.integers(0, 20))
             for name in ("n_darks", "n_flats_before", "n_flats_after", "n_darks_after")
         }
@@ -387,7 +387,7 @@ def experiments(*, max_frame_rate_hz: float = 25.0) -> st.SearchStrategy[Any]:
             flux_scale=draw(_log_uniform(1e-3, 1e3)),
             source_blur=draw(st.booleans()),
         )
-        kind = draw(st.sampled_from(["wax_on_needle", "sphere", "shepp_logan", "none"]))
+        kind: Any = draw(st.sampled_from(["wax_on_needle", "sphere", "shepp_logan", "none"]))
         sample = ex.SampleConfig(
             kind=kind,
             scale=draw(st.floats(min_value=0.1, max_value=3.0)),
@@ -405,9 +405,12 @@ def experiments(*, max_frame_rate_hz: float = 25.0) -> st.SearchStrategy[Any]:
             deformation_period_s=draw(_log_uniform(1e-3, 10.0)),
         )
         rate = draw(st.sampled_from([max_frame_rate_hz, 10 * max_frame_rate_hz]))
+        pixel_choice: st.SearchStrategy[Any] = st.sampled_from(["preset", "nominal"]) | pixel_sizes_m(
+            1e-7, 1e-3
+        )
         detector = ex.DetectorConfig(
             shape=draw(st.none() | st.tuples(st.integers(1, 2016), st.integers(1, 2016))),
-            effective_pixel_size_m=draw(st.sampled_from(["preset", "nominal"]) | pixel_sizes_m(1e-7, 1e-3)),
+            effective_pixel_size_m=draw(pixel_choice),
             defects=draw(st.booleans()),
             blur=draw(st.booleans()),
             camera={} if rate == max_frame_rate_hz else {"max_frame_rate_hz": rate},
