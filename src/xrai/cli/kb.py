@@ -54,7 +54,7 @@ def _storage_options() -> dict[str, Any] | None:
 
 
 def _open(kb: str, store_url: str | None, token: str | None, *, create: bool = False) -> Any:
-    from xrai.kb import KnowledgeBase
+    from xrai.kb.base import KnowledgeBase
 
     return KnowledgeBase.open(
         kb, store_url=store_url, storage_options=_storage_options(), token=token, create=create

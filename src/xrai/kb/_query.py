@@ -212,7 +212,7 @@ def _make_cmp(field: str, op: str, value: Any, item_field: bool, text: str) -> C
     if not item_field and is_unit_key(field.rsplit(".", 1)[-1]):
         key = field.rsplit(".", 1)[-1]
 
-        def convert(v):
+        def convert(v: Any) -> Any:
             return v if v is None or isinstance(v, bool) else _canonical(v, key, text)
 
         value = [convert(v) for v in value] if isinstance(value, list) else convert(value)
@@ -316,11 +316,11 @@ def _item_condition(cmp: Cmp) -> sa.ColumnElement[bool]:
     if field == "created_at":
         value = [_datetime(v) for v in value] if isinstance(value, list) else _datetime(value)
     if op == "in":
-        return column.in_(value)  # type: ignore[no-any-return]
+        return column.in_(value)
     if op == "not in":
-        return column.not_in(value)  # type: ignore[no-any-return]
+        return column.not_in(value)
     if value is None:
-        return column.is_(None) if op == "==" else column.is_not(None)  # type: ignore[no-any-return]
+        return column.is_(None) if op == "==" else column.is_not(None)
     return _binary(column, op, value)
 
 

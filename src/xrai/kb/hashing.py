@@ -39,7 +39,8 @@ def canonical_dtype(dtype: Any) -> np.dtype[Any]:
             f"arrays of dtype {dt} cannot be stored: use bool, integer, float or complex dtypes "
             f"(encode text as uint8 bytes)"
         )
-    return dt.newbyteorder("<") if dt.itemsize > 1 else dt
+    little: np.dtype[Any] = dt.newbyteorder("<") if dt.itemsize > 1 else dt
+    return little
 
 
 def new_hasher(dtype: np.dtype[Any], shape: tuple[int, ...]) -> Any:

@@ -485,12 +485,16 @@ class LocalKnowledgeBase(KnowledgeBase):
         else:
             for row in rows:
                 del row["fts_text"]
-        pk_of = dict(conn.execute(statement, rows).tuples().all())
+        pk_of: dict[str, int] = dict(conn.execute(statement, rows).tuples().all())
         input_pks.update(pk_of)
         previous_ids = [previous.id for _, _, _, previous in entries if previous is not None]
         if previous_ids:
             conn.execute(sa.update(S.items).where(S.items.c.id.in_(previous_ids)).values(is_latest=False))
-        arrays, inputs, tags, props, fts = [], [], [], [], []
+        arrays: list[dict[str, Any]] = []
+        inputs: list[dict[str, Any]] = []
+        tags: list[dict[str, Any]] = []
+        props: list[dict[str, Any]] = []
+        fts: list[dict[str, Any]] = []
         for item_id, fields, prepared, _ in entries:
             pk = pk_of[item_id]
             arrays.extend(
@@ -1017,12 +1021,12 @@ class LocalKnowledgeBase(KnowledgeBase):
                 raise NotFoundError(f"no item with id {root.id}")
             below = self._walk(conn, root_pk, direction="descendants", depth=None)
             if below and not recursive:
-                ids = (
+                derived = (
                     conn.execute(sa.select(S.items.c.id).where(S.items.c.pk.in_(sorted(below)[:_BATCH])))
                     .scalars()
                     .all()
                 )
-                shown = ", ".join(sorted(ids)[:5]) + (" ..." if len(below) > 5 else "")
+                shown = ", ".join(sorted(derived)[:5]) + (" ..." if len(below) > 5 else "")
                 raise LineageError(
                     f"item {root.id} cannot be deleted: {len(below)} item(s) were derived from it ({shown}); "
                     f"delete them first or pass recursive=True"
@@ -1254,7 +1258,7 @@ class LocalKnowledgeBase(KnowledgeBase):
     def stats(self) -> dict[str, Any]:
         """Counts of items (by kind), versions, runs and blobs, and the uncompressed bytes of all blobs."""
         with read_tx(self.engine) as conn:
-            by_kind = dict(
+            by_kind: dict[str, int] = dict(
                 conn.execute(sa.select(S.items.c.kind, sa.func.count()).group_by(S.items.c.kind))
                 .tuples()
                 .all()
