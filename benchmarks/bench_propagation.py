@@ -10,7 +10,9 @@ warm runs (the first run of each contender, which compiles kernels, is not count
 - ``plain numpy`` : the same algorithm written plainly (complex exp, scipy.fft with all workers, complex64),
 - ``FFT floor``   : only the 2 FFTs per energy that every FFT-based implementation must do (scipy.fft).
 
-Prints each time, the ratios and the agreement (relative RMS) of every image with xrai numpy.
+Prints each time, the ratios and the agreement (relative RMS) of every image with xrai numpy. The contenders
+run interleaved (one of each per round), so a drifting load on a shared machine affects all alike; the load
+average is printed before and after.
 
     python benchmarks/bench_propagation.py --sizes 1024 2048
     python benchmarks/bench_propagation.py --small          # n = 256, quick
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,14 +42,20 @@ PIXEL_M = 0.4e-6
 DISTANCE_M = 2.0
 
 
-def best_of(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    result = function()  # warm-up: JIT, kernel builds, FFT plans
-    best = math.inf
+def interleaved_best(contenders: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Best wall time of each contender over ``repeats`` rounds; each round runs every contender once.
+
+    Interleaving makes the comparison fair on a shared machine whose load drifts. Every contender runs once
+    before the first round (JIT, OpenCL kernel builds, FFT plans, caches).
+    """
+    results = {name: run() for name, run in contenders.items()}
+    best = dict.fromkeys(contenders, math.inf)
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            results[name] = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (best[name], results[name]) for name in contenders}
 
 
 def pmma_constants() -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +158,9 @@ def make_syris_runner(n: int, delta: np.ndarray, beta: np.ndarray) -> Callable[[
             f"syris not available ({type(exc).__name__}: {exc}); pip install syris pyopencl pocl-binary-distribution"
         )
         return None
+    warnings.filterwarnings("ignore", message=".*has been retrieved more than once")  # pyopencl, in syris
     if not getattr(make_syris_runner, "initialised", False):
-        syris.init(loglevel=logging.WARNING)
+        syris.init(loglevel=logging.CRITICAL)  # syris configures the root logger; keep it quiet
         make_syris_runner.initialised = True  # type: ignore[attr-defined]
     energies = ENERGIES_KEV * q.keV
     material = syris.materials.Material("PMMA", delta + 1j * beta, energies)
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     from xrai.ops.fft import default_workers
 
     print(
-        f"PMMA sphere, {ENERGIES_KEV.size} energies, 2 m, 0.4 µm, mollified, float32; {default_workers()} CPU(s)"
+        f"PMMA sphere, {ENERGIES_KEV.size} energies, 2 m, 0.4 µm, mollified, float32; {default_workers()} CPU(s); "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     delta, beta = pmma_constants()
     torch: Any = None
@@ -195,40 +207,51 @@ def main(argv: list[str] | None = None) -> None:
             print("torch not installed: skipping the torch backend")
     for n in sizes:
         thickness = thickness_map(n)
-        rows: list[tuple[str, float, float | None]] = []
-        t_xrai, image = best_of(lambda th=thickness: run_xrai(th), args.repeats)
-        rows.append(("xrai numpy", t_xrai, None))
+        contenders: dict[str, Callable[[], Any]] = {"xrai numpy": lambda th=thickness: run_xrai(th)}
         if torch is not None:
             tensor = torch.from_numpy(thickness)
-            t, out = best_of(lambda tensor=tensor: run_xrai(tensor), args.repeats)
-            rows.append((f"xrai torch cpu ({torch.get_num_threads()} threads)", t, relative_rms(out, image)))
-            if torch.cuda.is_available():
-                cuda = tensor.cuda()
+            threads = torch.get_num_threads()
+            contenders[f"xrai torch cpu ({threads} threads)"] = lambda t=tensor: run_xrai(t)
+            if threads > 1:
 
-                def on_gpu(cuda: Any = cuda) -> Any:
+                def one_thread(t: Any = tensor, threads: int = threads) -> Any:
+                    torch.set_num_threads(1)  # this benchmark process only
+                    try:
+                        return run_xrai(t)
+                    finally:
+                        torch.set_num_threads(threads)
+
+                contenders["xrai torch cpu (1 thread)"] = one_thread
+            if torch.cuda.is_available():
+                on_device = tensor.cuda()
+
+                def on_gpu(cuda: Any = on_device) -> Any:
                     result = run_xrai(cuda)
                     torch.cuda.synchronize()
                     return result
 
-                t, out = best_of(on_gpu, args.repeats)
-                rows.append((f"xrai torch {torch.cuda.get_device_name()}", t, relative_rms(out, image)))
+                contenders[f"xrai torch {torch.cuda.get_device_name()}"] = on_gpu
         if not args.no_syris:
             runner = make_syris_runner(n, delta, beta)
             if runner is not None:
-                t, out = best_of(runner, max(1, args.repeats - 1))
-                rows.append(("syris (OpenCL)", t, relative_rms(out, image)))
-        t, out = best_of(lambda th=thickness: run_plain_numpy(th, delta, beta), max(1, args.repeats - 1))
-        rows.append(("plain numpy/scipy", t, relative_rms(out, image)))
+                contenders["syris (OpenCL)"] = runner
+        contenders["plain numpy/scipy"] = lambda th=thickness: run_plain_numpy(th, delta, beta)
         field = np.exp(1j * thickness).astype(np.complex64)
-        t_floor, _ = best_of(lambda field=field: run_fft_floor(field), args.repeats)
-        rows.append(("FFT floor (2 FFTs/energy)", t_floor, None))
+        contenders["FFT floor (2 FFTs/energy)"] = lambda f=field: run_fft_floor(f)
+        timings = interleaved_best(contenders, args.repeats)
+        t_xrai, image = timings["xrai numpy"]
+        t_floor = timings["FFT floor (2 FFTs/energy)"][0]
+        rows = [
+            (name, seconds, None if name.startswith(("xrai numpy", "FFT")) else relative_rms(out, image))
+            for name, (seconds, out) in timings.items()
+        ]
 
         print(f"\nn = {n}")
         print(f"{'contender':42s} {'time [s]':>9s} {'÷ xrai numpy':>13s} {'rel. RMS vs xrai':>17s}")
         for name, seconds, rms in rows:
             agreement = "" if rms is None else f"{rms:.2e}"
             print(f"{name:42s} {seconds:9.3f} {seconds / t_xrai:13.2f} {agreement:>17s}")
-        print(f"xrai numpy / FFT floor = {t_xrai / t_floor:.2f}")
+        print(f"xrai numpy / FFT floor = {t_xrai / t_floor:.2f}; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
