@@ -9,6 +9,11 @@ rotation axis projects onto the float column ``center_col``.
 numpy input runs a multi-threaded numba kernel (``parallel=True, fastmath=True, cache=True``) that keeps one
 detector row and a block of output rows in L1 cache and vectorises the loop along ``x``; torch tensors (CPU or
 CUDA) run a gather-based kernel over blocks of angles. Both process many slices at once.
+
+:func:`backproject_gridding` computes the same sum in Fourier space (the "gridrec" algorithm): by the Fourier
+slice theorem every projection's spectrum is a line through the origin of the slice's 2-D spectrum; the lines are
+spread onto an oversampled Cartesian grid with a Kaiser–Bessel kernel and one inverse 2-D FFT gives the slice,
+in ``O(n_angles n log n + n² log n)`` instead of ``O(n_angles n²)``, with band-limited (not linear) interpolation.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from xrai._typing import Array
 from xrai.errors import ConfigError, DataError, check_range
 from xrai.geometry import centre_of
 
-__all__ = ["backproject", "backproject_cone"]
+__all__ = ["backproject", "backproject_cone", "backproject_gridding"]
 
 #: Zero columns added before (1) and after (2) the detector so the kernels need no bounds test.
 _GUARD_LEFT = 1
@@ -172,6 +177,179 @@ def _bp_cone_kernel(q, cos_a, sin_a, weights, x, y, z, params, out):  # type: ig
                 top = img[iv, iu] + tu * (img[iv, iu + 1] - img[iv, iu])
                 bottom = img[iv + 1, iu] + tu * (img[iv + 1, iu + 1] - img[iv + 1, iu])
                 line[ix] += w * mag * mag * (top + tv * (bottom - top))
+
+
+#: Gridding kernel: Kaiser–Bessel of width _KB_WIDTH grid cells on a grid oversampled _KB_SIGMA times, with
+#: the shape parameter of Beatty, Nishimura and Pauly (2005), doi:10.1109/TMI.2005.848376.
+_KB_WIDTH = 6
+_KB_SIGMA = 2.0
+_KB_BETA = math.pi * math.sqrt((_KB_WIDTH / _KB_SIGMA) ** 2 * (_KB_SIGMA - 0.5) ** 2 - 0.8)
+#: Samples of the kernel table per grid cell (nearest-sample lookup).
+_KB_TABLE_STEPS = 2048
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _spread_kernel(spec, kx, ky, table, table_steps, width, n_threads, grid):  # type: ignore[no-untyped-def]  # pragma: no cover
+    # spec: [nz, na, nk] complex samples at grid positions (kx, ky) [na, nk], already offset to the centred and
+    # padded grid [nz, Lp, Lp]. Threads own bands of grid rows (no write conflicts); each scans all samples.
+    nz, na, nk = spec.shape
+    lp = grid.shape[1]
+    half = width // 2
+    band = (lp + n_threads - 1) // n_threads
+    for t in numba.prange(n_threads):
+        r0 = t * band
+        r1 = min(r0 + band, lp)
+        wx = np.empty(width, dtype=np.float32)
+        for a in range(na):
+            for k in range(nk):
+                gy = ky[a, k]
+                lo = int(gy) - half + 1
+                if lo + width <= r0 or lo >= r1:
+                    continue
+                gx = kx[a, k]
+                lx = int(gx) - half + 1
+                for i in range(width):
+                    wx[i] = table[int(abs(lx + i - gx) * table_steps + 0.5)]
+                for j in range(max(0, r0 - lo), min(width, r1 - lo)):
+                    row = lo + j
+                    wy = table[int(abs(row - gy) * table_steps + 0.5)]
+                    for z in range(nz):
+                        v = spec[z, a, k] * wy
+                        line = grid[z, row]
+                        for i in range(width):
+                            line[lx + i] += v * wx[i]
+
+
+def _kaiser_bessel(u: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    from scipy.special import i0
+
+    arg = 1.0 - (2.0 * u / _KB_WIDTH) ** 2
+    out: npt.NDArray[np.float64] = np.where(arg > 0, i0(_KB_BETA * np.sqrt(np.clip(arg, 0.0, None))), 0.0)
+    return out
+
+
+def _kaiser_bessel_transform(xi: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``∫ φ(u) exp(2πi u ξ) du`` of the kernel (ξ in cycles per grid cell, |π W ξ| < β)."""
+    root = np.sqrt(_KB_BETA**2 - (np.pi * _KB_WIDTH * xi) ** 2)
+    out: npt.NDArray[np.float64] = _KB_WIDTH * np.sinh(root) / root
+    return out
+
+
+def backproject_gridding(
+    projections: Array,
+    *,
+    angles_rad: Any,
+    center_col: float | None = None,
+    n_xy: int | None = None,
+    weights: Any = None,
+    frequency_filter: Any = None,
+    padding: bool = True,
+) -> npt.NDArray[Any]:
+    r"""Back-project with band-limited interpolation, in Fourier space (gridding, "gridrec").
+
+    Parameters
+    ----------
+    projections
+        ``[angle, row, col]`` or a sinogram ``[angle, col]`` (numpy; torch tensors are copied to the CPU).
+    angles_rad, center_col, weights
+        As in :func:`backproject`.
+    n_xy
+        Width of the square output slices (default ``n_cols``).
+    frequency_filter
+        ``f(n) -> H`` giving real filter values on the ``rfftfreq(n)`` grid for rows of length ``n`` (e.g.
+        :func:`xrai.tomo.fbp.fourier_filter`), applied to every projection; ``None`` = no filtering.
+    padding
+        Extend rows with their edge values before the transform (as FBP's padding); ``False`` pads with zeros.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[z, y, x]`` (or ``[y, x]``), the input's floating dtype: ``Σ_a w_a q_a(x cos θ_a + y sin θ_a + c)`` with
+        ``q_a`` the (filtered) projection interpolated band-limitedly.
+
+    Notes
+    -----
+    By the Fourier slice theorem, :math:`b(\mathbf x) = \sum_a w_a \sum_k Q_a(\omega_k)\, e^{2\pi i \omega_k
+    \mathbf n_a \cdot \mathbf x} / G` with :math:`Q_a` the DFT of the projection (length ``G ≥ 2 n``) times the
+    filter: a type-1 non-uniform FFT, evaluated by spreading every sample onto a 2×-oversampled grid with a
+    Kaiser–Bessel kernel of width 6, an inverse 2-D FFT and division by the kernel's transform (relative error
+    ~1e-4).
+
+    References
+    ----------
+    B. A. Dowd et al., "Developments in synchrotron x-ray computed microtomography at the National Synchrotron
+    Light Source", Proc. SPIE 3772 (1999), doi:10.1117/12.363725; F. Marone and M. Stampanoni, "Regridding
+    reconstruction algorithm for real-time tomographic imaging", J. Synchrotron Rad. 19, 1029 (2012),
+    doi:10.1107/S0909049512032864.
+    """
+    from scipy import fft as sfft
+
+    from xrai._backend import to_numpy
+
+    stack, squeeze = _as_float_stack(to_numpy(projections))
+    n_angles, n_rows, n_cols = stack.shape
+    angles = _check_angles(angles_rad, n_angles)
+    w = _check_weights(weights, n_angles)
+    center = centre_of(n_cols) if center_col is None else check_range("center_col", center_col)
+    size = n_cols if n_xy is None else int(check_range("n_xy", n_xy, low=1))
+    dtype = stack.dtype
+    complex_dtype = np.complex64 if dtype == np.float32 else np.complex128
+    # grid of L cells (frequency spacing 1/L, image period L >= 2 x the slice); rows transformed at length L
+    grid_n = int(sfft.next_fast_len(math.ceil(_KB_SIGMA * max(n_cols, size))))
+    grid_n += grid_n % 2
+    c0 = round(center)
+    delta = center - c0
+    # row sample j sits at s = j - c0 (+ delta); put s = 0 at index 0 of a circular buffer of length L
+    buffer = np.zeros((n_rows, n_angles, grid_n), dtype=dtype)
+    index = (np.arange(n_cols) - c0) % grid_n
+    buffer[:, :, index] = stack.transpose(1, 0, 2)
+    if padding:  # the gap between the row's two ends gets the edge values, half each
+        gap = (np.arange(n_cols, grid_n) - c0) % grid_n
+        split = (grid_n - n_cols) // 2
+        buffer[:, :, gap[:split]] = stack.transpose(1, 0, 2)[:, :, -1:]
+        buffer[:, :, gap[split:]] = stack.transpose(1, 0, 2)[:, :, :1]
+    spectrum = sfft.rfft(buffer, axis=-1, workers=-1)  # [z, a, L/2 + 1]
+    omega = np.arange(grid_n // 2 + 1) / grid_n
+    response = (
+        np.ones_like(omega) if frequency_filter is None else np.asarray(frequency_filter(grid_n), float)
+    )
+    if response.shape != omega.shape:
+        raise ConfigError(f"frequency_filter({grid_n}) must return {omega.size} values, got {response.shape}")
+    # output pixel j sits at x = (j - size // 2) + offset: half a pixel off the integer grid for even sizes
+    offset = size // 2 - centre_of(size)
+    cos_a, sin_a = np.cos(angles), np.sin(angles)
+    phase = np.exp(2j * np.pi * omega[None, :] * (delta + offset * (cos_a + sin_a))[:, None])
+    coeff = (response / grid_n)[None, :] * w[:, None] * phase
+    coeff[:, 0] *= 0.5  # DC and Nyquist are shared by the two half-lines
+    coeff[:, -1] *= 0.5
+    samples = spectrum * coeff[None]
+    spec = np.concatenate([samples, np.conj(samples)], axis=-1).astype(complex_dtype)
+    radial = np.concatenate([omega, -omega]) * grid_n
+    pad = _KB_WIDTH
+    padded = grid_n + 2 * pad
+    centre_index = padded // 2
+    kx = (radial[None, :] * cos_a[:, None] + centre_index).astype(np.float32)
+    ky = (radial[None, :] * sin_a[:, None] + centre_index).astype(np.float32)
+    table = _kaiser_bessel(np.arange(_KB_WIDTH * _KB_TABLE_STEPS // 2 + 2) / _KB_TABLE_STEPS).astype(
+        np.float32
+    )
+    grid = np.zeros((n_rows, padded, padded), dtype=complex_dtype)
+    _spread_kernel(spec, kx, ky, table, _KB_TABLE_STEPS, _KB_WIDTH, numba.get_num_threads(), grid)
+    # fold the padding back periodically; cell c holds frequency index c - padded // 2
+    folded = grid[:, pad : pad + grid_n, :]
+    folded[:, grid_n - pad :, :] += grid[:, :pad, :]
+    folded[:, :pad, :] += grid[:, pad + grid_n :, :]
+    folded2 = folded[:, :, pad : pad + grid_n].copy()
+    folded2[:, :, grid_n - pad :] += folded[:, :, :pad]
+    folded2[:, :, :pad] += folded[:, :, pad + grid_n :]
+    image = sfft.ifft2(sfft.ifftshift(folded2, axes=(-2, -1)), axes=(-2, -1), workers=-1)
+    m = np.arange(size) - size // 2
+    rows = m % grid_n
+    deapodise = 1.0 / _kaiser_bessel_transform(m / grid_n)
+    out = image[:, rows[:, None], rows[None, :]].real * (grid_n * grid_n)
+    out *= deapodise[None, :, None] * deapodise[None, None, :]
+    result: npt.NDArray[Any] = out.astype(dtype)
+    return result[0] if squeeze else result
 
 
 def _coords(n: int, dtype: Any) -> npt.NDArray[Any]:

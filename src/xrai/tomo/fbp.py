@@ -38,7 +38,13 @@ from xrai._backend import is_torch, to_numpy
 from xrai._typing import Array
 from xrai.errors import ApproximationWarning, ConfigError, DataError, check_range
 from xrai.geometry import centre_of
-from xrai.ops.backproject import _GUARD_LEFT, _GUARD_RIGHT, _backproject_guarded, backproject_cone
+from xrai.ops.backproject import (
+    _GUARD_LEFT,
+    _GUARD_RIGHT,
+    _backproject_guarded,
+    backproject_cone,
+    backproject_gridding,
+)
 
 __all__ = [
     "FILTERS",
@@ -427,6 +433,7 @@ def reconstruct_fbp(
     filter_name: str = "ram-lak",
     padding: bool = True,
     oversampling: int | None = None,
+    method: Literal["direct", "gridrec"] = "direct",
     pixel_size_m: float | None = None,
     half_acquisition: bool = False,
     output_size: int | None = None,
@@ -461,7 +468,13 @@ def reconstruct_fbp(
         back-projection cost. ``None`` (default): 2 for the windowed filters (RMSE on Shepp–Logan ~10 % lower
         than scikit-image's and ASTRA's, SSIM higher), 1 for the bare ``"ram-lak"`` ramp, whose only roll-off
         is the linear interpolation itself (exactly scikit-image's FBP; 2 lowers the RMSE by ~14 % but
-        sharpens Gibbs ringing and noise, SSIM −0.5 %).
+        sharpens Gibbs ringing and noise, SSIM −0.5 %). Ignored by ``method="gridrec"``.
+    method
+        ``"direct"``: pixel-driven back-projection (:func:`xrai.ops.backproject.backproject`), numpy or torch.
+        ``"gridrec"``: the same sum evaluated in Fourier space by gridding
+        (:func:`xrai.ops.backproject.backproject_gridding`): band-limited interpolation and
+        ``O(n² log n)`` per slice instead of ``O(n_angles n²)`` — several times faster for many angles; numpy
+        kernel (torch input is processed on the CPU and returned on its device).
     pixel_size_m
         Effective pixel size (m). Given: the result is μ in 1/m; ``None``: μ per pixel length.
     half_acquisition
@@ -505,6 +518,8 @@ def reconstruct_fbp(
     if not np.all(np.isfinite(angles)):
         raise ConfigError("angles_rad contains non-finite values")
     name = _filter_name(filter_name)
+    if method not in ("direct", "gridrec"):
+        raise ConfigError(f"method = {method!r} is not allowed: must be 'direct' or 'gridrec'")
     if oversampling is None:
         oversampling = 1 if name == "ram-lak" else 2
     oversampling = int(check_range("oversampling", oversampling, low=1, high=16))
@@ -531,6 +546,7 @@ def reconstruct_fbp(
             filter_name=name,
             padding=padding,
             oversampling=oversampling,
+            method=method,
             pixel_size_m=pixel_size_m,
             output_size=output_size,
             chunk_rows=chunk_rows,
@@ -543,7 +559,10 @@ def reconstruct_fbp(
     n_pad = _pad_length(n_cols, padding)
     filt = fourier_filter(n_pad, name)
     if chunk_rows is None:
-        chunk_rows = max(1, _SLAB_ELEMENTS // max(1, n_angles * n_pad * oversampling, size * size))
+        per_row = n_angles * n_pad * oversampling
+        if method == "gridrec":  # one complex Fourier grid of (2 n)² per slice
+            per_row = max(n_angles * n_pad, 8 * max(n_cols, size) ** 2)
+        chunk_rows = max(1, _SLAB_ELEMENTS // max(1, per_row, size * size))
         if chunk_rows >= 4:  # the back-projection does four slices at a time
             chunk_rows -= chunk_rows % 4
     chunk_rows = int(check_range("chunk_rows", chunk_rows, low=1))
@@ -553,16 +572,19 @@ def reconstruct_fbp(
             r1 = min(r0 + chunk_rows, n_rows)
             slab = _read_slab(source, r0, r1)
             work_dtype = _working_dtype(slab, dtype)
-            q = _filter_slab(slab, filt, n_pad, work_dtype, oversampling)
-            volume = _backproject_guarded(
-                q,
-                angles_rad=angles,
-                weights=weights,
-                center_col=axis,
-                n_x=size,
-                n_y=size,
-                oversampling=oversampling,
-            )
+            if method == "gridrec":
+                volume = _gridrec_slab(slab, angles, weights, axis, size, name, padding, work_dtype)
+            else:
+                q = _filter_slab(slab, filt, n_pad, work_dtype, oversampling)
+                volume = _backproject_guarded(
+                    q,
+                    angles_rad=angles,
+                    weights=weights,
+                    center_col=axis,
+                    n_x=size,
+                    n_y=size,
+                    oversampling=oversampling,
+                )
             if out is None:
                 if is_torch(volume):
                     import torch
@@ -573,6 +595,34 @@ def reconstruct_fbp(
             out[r0:r1] = volume
             advance(r1 - r0)
     return out[0] if squeeze else out
+
+
+def _gridrec_slab(
+    slab: Array,
+    angles: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    axis: float,
+    size: int,
+    name: str,
+    padding: bool,
+    dtype: Any,
+) -> Array:
+    """FBP of one slab by gridding; torch tensors go through the CPU and come back on their device."""
+    data = np.asarray(to_numpy(slab), dtype=np.dtype(str(dtype).replace("torch.", "")))
+    volume = backproject_gridding(
+        data,
+        angles_rad=angles,
+        center_col=axis,
+        n_xy=size,
+        weights=weights,
+        frequency_filter=lambda n: fourier_filter(n, name),
+        padding=padding,
+    )
+    if is_torch(slab):
+        import torch
+
+        return torch.as_tensor(volume, device=slab.device)
+    return volume
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -593,6 +643,7 @@ def reconstruct_to_zarr(
     filter_name: str = "ram-lak",
     padding: bool = True,
     oversampling: int | None = None,
+    method: Literal["direct", "gridrec"] = "direct",
     pixel_size_m: float | None = None,
     output_size: int | None = None,
     progress: ProgressLike = None,
@@ -627,7 +678,7 @@ def reconstruct_to_zarr(
         ring removal, phase retrieval. Its result is cropped back to ``[r0, r1)``.
     halo_rows
         Extra rows read on each side of a slab for a ``preprocess`` that mixes rows (Paganin filtering).
-    filter_name, padding, oversampling, pixel_size_m, output_size
+    filter_name, padding, oversampling, method, pixel_size_m, output_size
         As in :func:`reconstruct_fbp`.
     progress
         As in :func:`reconstruct_fbp` (``None`` follows the ``progress`` option).
@@ -717,6 +768,7 @@ def reconstruct_to_zarr(
                 filter_name=filter_name,
                 padding=padding,
                 oversampling=oversampling,
+                method=method,
                 pixel_size_m=pixel_size_m,
                 output_size=size,
                 chunk_rows=r1 - r0,
