@@ -84,12 +84,14 @@ def test_reconstruct_finds_axis_and_is_quantitative(scan_file: Path, tmp_path: P
 def test_reconstruct_rows_pixel_size_filter_rings(scan_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "part.zarr"
     result = run("reconstruct", scan_file, "--out", out, "--center", str(AXIS), "--rows", "1:4",
-                 "--pixel-size", "2 um", "--filter", "shepp-logan", "--chunk-rows", "2", "--no-progress")  # fmt: skip
+                 "--pixel-size", "2 um", "--filter", "shepp-logan", "--method", "gridrec", "--chunk-rows", "2",
+                 "--no-progress")  # fmt: skip
     assert result.exit_code == 0, result.output
     volume = zarr.open_array(out, mode="r")
     assert volume.shape == (3, N_COLS, N_COLS)
     assert volume.attrs["voxel_size_m"] == pytest.approx([2e-6] * 3)
     assert volume.attrs["rows"] == [1, 4] and volume.attrs["filter_name"] == "shepp-logan"
+    assert volume.attrs["method"] == "gridrec"
     assert volume[:][:, _disc(N_COLS, RADIUS - 3, CYLINDER)].mean() == pytest.approx(
         MU / 2e-6, rel=0.01
     )  # 1/m
@@ -133,6 +135,7 @@ def test_preview_writes_a_png(scan_file: Path, tmp_path: Path) -> None:
         (["--paganin", "energy=20 keV"], "needs delta_beta"),
         (["--paganin", "delta_beta=100"], "--paganin needs energy"),
         (["--chunk-rows", "0"], "--chunk-rows = 0"),
+        (["--method", "art"], "--method = 'art'"),
     ],
 )
 def test_bad_options_name_the_option_and_value(scan_file: Path, tmp_path: Path, args, message) -> None:

@@ -224,6 +224,9 @@ def reconstruct_command(
     filter_name: Annotated[
         str, typer.Option("--filter", help="FBP filter: ram-lak, shepp-logan, cosine, hamming, hann, parzen.")
     ] = "ram-lak",
+    method: Annotated[
+        str, typer.Option("--method", help="Back-projection: direct, or gridrec (Fourier gridding, faster).")
+    ] = "direct",
     rows: Annotated[
         str | None, typer.Option("--rows", help="Detector rows 'first:stop' (default all).")
     ] = None,
@@ -241,7 +244,8 @@ def reconstruct_command(
     try:
         _reconstruct(
             scan_path, out=out, center=center, paganin=paganin, rings=rings, filter_name=filter_name, rows=rows,
-            chunk_rows=chunk_rows, pixel_size=pixel_size, zingers=zingers, overwrite=overwrite, progress=progress,
+            method=method, chunk_rows=chunk_rows, pixel_size=pixel_size, zingers=zingers, overwrite=overwrite,
+            progress=progress,
         )  # fmt: skip
     except XraiError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
@@ -250,7 +254,8 @@ def reconstruct_command(
 
 def _reconstruct(
     scan_path: Path, *, out: Path, center: str, paganin: str | None, rings: str, filter_name: str,
-    rows: str | None, chunk_rows: int, pixel_size: str | None, zingers: bool, overwrite: bool, progress: bool,
+    rows: str | None, method: str, chunk_rows: int, pixel_size: str | None, zingers: bool, overwrite: bool,
+    progress: bool,
 ) -> None:  # fmt: skip
     from rich.console import Console
 
@@ -262,6 +267,8 @@ def _reconstruct(
     console = Console()
     axis_option = parse_center(center)
     _filter_name(filter_name)  # fail before reading anything
+    if method not in ("direct", "gridrec"):
+        raise ConfigError(f"--method = {method!r} is not allowed: must be 'direct' or 'gridrec'")
     if chunk_rows < 1:
         raise ConfigError(f"--chunk-rows = {chunk_rows} is not allowed: must be >= 1")
     if out.exists() and not overwrite:
@@ -297,7 +304,8 @@ def _reconstruct(
             console.print(f"rotation axis: column {axis:.2f}")
         shape = (stop - first, n_cols, n_cols)
         attrs = {
-            "source": str(scan_path), "algorithm": "fbp", "filter_name": filter_name, "center_col": axis,
+            "source": str(scan_path), "algorithm": "fbp", "method": method, "filter_name": filter_name,
+            "center_col": axis,
             "rows": [first, stop], "paganin": corrections.paganin, "rings": rings, "zingers": zingers,
         }  # fmt: skip
         target: Any = out
@@ -308,7 +316,8 @@ def _reconstruct(
             )  # fmt: skip
         volume = reconstruct_to_zarr(
             scan, target, angles_rad=scan.angles_rad, center=axis, chunk_rows=chunk_rows, rows=(first, stop),
-            preprocess=preprocess, halo_rows=halo, filter_name=filter_name, pixel_size_m=pixel_size_m,
+            preprocess=preprocess, halo_rows=halo, filter_name=filter_name, method=method,  # type: ignore[arg-type]
+            pixel_size_m=pixel_size_m,
             progress=progress, attributes=attrs,
         )  # fmt: skip
     unit = "1/m" if pixel_size_m is not None else "1/pixel"
