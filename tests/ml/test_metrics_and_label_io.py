@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from xrai.errors import ConfigError, DataError  # noqa: E402
-from xrai.ml.label_io import read_labels, write_labels  # noqa: E402
-from xrai.ml.metrics import mean_dice, segmentation_metrics  # noqa: E402
+from xrai.errors import ConfigError, DataError
+from xrai.ml.label_io import read_labels, write_labels
+from xrai.ml.metrics import mean_dice, segmentation_metrics
 
 
 def _sphere(n: int, radius: float, centre: tuple[float, float, float] | None = None) -> np.ndarray:
@@ -49,7 +49,9 @@ def test_hausdorff_and_surface_distance_of_concentric_spheres() -> None:
     z, y, x = np.ogrid[:20, :48, :48]
     inner = ((z - 9.5) / 4) ** 2 + ((y - 23.5) / 12) ** 2 + ((x - 23.5) / 12) ** 2 <= 1
     outer = ((z - 9.5) / 6) ** 2 + ((y - 23.5) / 18) ** 2 + ((x - 23.5) / 18) ** 2 <= 1
-    right = segmentation_metrics(outer.astype(np.uint8), inner.astype(np.uint8), voxel_size_m=(3e-6, 1e-6, 1e-6))
+    right = segmentation_metrics(
+        outer.astype(np.uint8), inner.astype(np.uint8), voxel_size_m=(3e-6, 1e-6, 1e-6)
+    )
     wrong = segmentation_metrics(outer.astype(np.uint8), inner.astype(np.uint8), voxel_size_m=1e-6)
     assert right[0]["assd_m"] == pytest.approx(6e-6, abs=1e-6)
     assert right[0]["hd95_m"] == pytest.approx(6e-6, abs=1e-6)
@@ -78,7 +80,9 @@ def test_label_files_round_trip(tmp_path, suffix: str) -> None:
     np.testing.assert_array_equal(back, labels)
     if suffix != ".npy":
         np.testing.assert_allclose(back_voxel, voxel, rtol=1e-6)
-        assert back_names == names or suffix == ".nii"  # plain .nii keeps the names too, but allow readers without
+        assert (
+            back_names == names or suffix == ".nii"
+        )  # plain .nii keeps the names too, but allow readers without
     with pytest.raises(DataError, match="exists"):
         write_labels(path, labels)
 

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
+from xrai.errors import DataError  # noqa: E402
 from xrai.ml.inference import predict_probabilities, segment_volume, window_starts  # noqa: E402
 from xrai.ml.metrics import mean_dice, segmentation_metrics  # noqa: E402
 from xrai.ml.segmentation import TrainConfig, demo_recipe, train  # noqa: E402
@@ -77,10 +78,15 @@ def test_untrained_model_cannot_reach_the_floor() -> None:
     )
     image, fish = _held_out_fish(0)
     labels = segment_volume(random_model, image, progress=False).labels
-    assert mean_dice(segmentation_metrics(labels, fish.labels, label_names=FISH_LABELS, distances=False)) < 0.2
+    assert (
+        mean_dice(segmentation_metrics(labels, fish.labels, label_names=FISH_LABELS, distances=False)) < 0.2
+    )
     # The "everything in the body is muscle" answer scores about 0.09.
     body_is_muscle = np.where(fish.labels > 0, FISH_LABELS.index("muscle"), 0)
-    assert mean_dice(segmentation_metrics(body_is_muscle, fish.labels, label_names=FISH_LABELS, distances=False)) < 0.2
+    assert (
+        mean_dice(segmentation_metrics(body_is_muscle, fish.labels, label_names=FISH_LABELS, distances=False))
+        < 0.2
+    )
 
 
 def test_window_starts_match_monai() -> None:
@@ -111,11 +117,18 @@ def test_streamed_slabs_equal_monai_on_the_whole_volume(demo_model: Segmentation
     image, _ = _held_out_fish(2)
     big = np.pad(image, ((20, 16), (6, 10), (0, 8)), mode="reflect")  # 100 x 80 x 72: 2 x 2 x 2 windows
     big = big + 0.01 * gen.standard_normal(big.shape).astype(np.float32)
-    streamed = segment_volume(demo_model, big, out=tmp_path / "labels.zarr", voxel_size_m=2e-6, progress=False)
+    streamed = segment_volume(
+        demo_model, big, out=tmp_path / "labels.zarr", voxel_size_m=2e-6, progress=False
+    )
     with torch.no_grad():
         x = torch.from_numpy(demo_model.normalize(big))[None, None]
         reference = sliding_window_inference(
-            x, demo_model.roi_size, 1, lambda t: torch.softmax(demo_model.net(t), 1), overlap=0.25, mode="constant"
+            x,
+            demo_model.roi_size,
+            1,
+            lambda t: torch.softmax(demo_model.net(t), 1),
+            overlap=0.25,
+            mode="constant",
         )
     expected = torch.argmax(reference[0], dim=0).numpy()
     written = read_volume_zarr(tmp_path / "labels.zarr")
@@ -144,7 +157,10 @@ def test_tta_and_mc_dropout_uncertainty(demo_model: SegmentationModel) -> None:
     assert result.uncertainty[edges].mean() > 3 * result.uncertainty[far].mean()
     # Without dropout in the network, MC dropout is refused.
     no_dropout = SegmentationModel(
-        build_unet(len(FISH_LABELS), dropout=0.0), label_names=FISH_LABELS, roi_size=(64, 48, 48), architecture={}
+        build_unet(len(FISH_LABELS), dropout=0.0),
+        label_names=FISH_LABELS,
+        roi_size=(64, 48, 48),
+        architecture={},
     )
     with pytest.raises(ValueError, match="dropout"):
         segment_volume(no_dropout, image, mc_samples=2, progress=False)
@@ -172,7 +188,9 @@ def test_checkpoint_resume_continues_identically(tmp_path) -> None:
     resumed = train(TINY, checkpoint_dir=tmp_path, resume=True, progress=False)
     assert resumed.steps_done == 4
     assert resumed.losses == straight.losses
-    for (name, a), b in zip(straight.model.net.state_dict().items(), resumed.model.net.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        straight.model.net.state_dict().items(), resumed.model.net.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
     # A checkpoint from another recipe is refused, naming the differing field.
     with pytest.raises(ValueError, match="lr"):
@@ -180,9 +198,28 @@ def test_checkpoint_resume_continues_identically(tmp_path) -> None:
 
 
 def test_tiny_training_run_lowers_the_loss() -> None:
-    config = dataclasses.replace(TINY, steps=24, n_specimens=1, augmentation_strength=0.0, checkpoint_every=100)
+    config = dataclasses.replace(
+        TINY, steps=24, n_specimens=1, augmentation_strength=0.0, checkpoint_every=100
+    )
     result = train(config, progress=False)
     assert np.mean(result.losses[-4:]) < 0.8 * np.mean(result.losses[:4])
+
+
+def test_training_mixes_real_labels() -> None:
+    """With real_fraction = 1 every patch comes from the real pairs (here: a volume labelled 'heart' throughout)."""
+    from xrai.ml.segmentation import make_training_batch
+
+    config = dataclasses.replace(TINY, real_fraction=1.0, steps=2)
+    real = [
+        (np.random.default_rng(0).random((40, 36, 36)).astype(np.float32), np.full((40, 36, 36), 3, np.uint8))
+    ]
+    images, labels = make_training_batch(config, [], 0, real=real)
+    assert images.shape == labels.shape == (1, 1, 32, 32, 32)
+    assert np.all(labels == 3)
+    result = train(config, real=real, progress=False)
+    assert result.steps_done == 2 and np.all(np.isfinite(result.losses))
+    with pytest.raises(DataError, match="real pair 0"):
+        train(config, real=[(real[0][0], real[0][1][:20])], progress=False)
 
 
 def test_bad_configuration_is_named() -> None:

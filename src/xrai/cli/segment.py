@@ -200,7 +200,9 @@ def evaluate_command(
     from xrai.ml.metrics import segmentation_metrics
 
     if synthetic > 0:
-        rows = evaluate_on_synthetic(_load(model, "cpu"), n=synthetic, seed=seed)
+        from xrai.ml.segmentation import evaluate_synthetic
+
+        rows = evaluate_synthetic(_load(model, "cpu"), n=synthetic, seed=seed)
         title = f"{synthetic} held-out synthetic fish (seed {seed})"
     else:
         if prediction is None or truth is None:
@@ -213,38 +215,6 @@ def evaluate_command(
     typer.echo(f"mean Dice {np.nanmean([r['dice'] for r in rows]):.3f}")
     if csv is not None:
         write_csv(rows, csv)
-
-
-def evaluate_on_synthetic(
-    model: Any, *, n: int, seed: int, shape: tuple[int, int, int] = (64, 64, 64)
-) -> list[dict[str, Any]]:
-    """Mean per-organ metrics of ``model`` on ``n`` held-out synthetic fish rendered with random looks."""
-    import numpy as np
-
-    from xrai.ml.inference import segment_volume
-    from xrai.ml.metrics import segmentation_metrics
-    from xrai.ml.synthetic import contrast_table, random_look, render_like_reconstruction
-    from xrai.physics.specimens import fish_phantom
-
-    gen = np.random.default_rng(seed)
-    per_fish = []
-    for _ in range(n):
-        fish = fish_phantom(shape=shape, rng=gen)
-        table = contrast_table(fish.materials, energy_kev=float(gen.uniform(15, 35)), kind="delta")
-        image = render_like_reconstruction(fish.labels, table, look=random_look(gen), rng=gen)
-        labels = segment_volume(model, image, progress=False).labels
-        per_fish.append(
-            segmentation_metrics(
-                labels, fish.labels, label_names=fish.label_names, voxel_size_m=fish.voxel_size_m
-            )
-        )
-    rows = []
-    for k, row in enumerate(per_fish[0]):
-        merged = {"label": row["label"], "name": row["name"]}
-        for key in ("dice", "hd95_m", "assd_m", "volume_error"):
-            merged[key] = float(np.nanmean([fish_rows[k][key] for fish_rows in per_fish]))
-        rows.append(merged)
-    return rows
 
 
 def measure_command(

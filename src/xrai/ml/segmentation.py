@@ -18,7 +18,6 @@ history, written atomically.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ import torch
 from xrai.errors import ConfigError, DataError, check_range
 from xrai.ml.unet import SegmentationModel, build_unet
 
-__all__ = ["TrainConfig", "TrainResult", "demo_recipe", "make_training_batch", "train"]
+__all__ = ["TrainConfig", "TrainResult", "demo_recipe", "evaluate_synthetic", "make_training_batch", "train"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -426,6 +425,51 @@ class _progress:
             self._progress.__exit__(*exc)
 
 
-def recipe_json(config: TrainConfig) -> str:
-    """The recipe as JSON text."""
-    return json.dumps(config.to_dict(), indent=2)
+def evaluate_synthetic(
+    model: SegmentationModel,
+    *,
+    n: int,
+    seed: int,
+    shape: tuple[int, int, int] = (64, 64, 64),
+    strength: float = 1.0,
+    device: str | torch.device | None = None,
+) -> list[dict[str, Any]]:
+    """Per-organ metrics of ``model`` on ``n`` held-out synthetic fish, averaged over the fish.
+
+    The fish come from ``numpy.random.default_rng([seed, 0xE7A1])`` (disjoint from any training pool, which
+    uses ``[seed, 0x5EED]``), from lines with random organ scales (0.85–1.15), in random media, rendered with
+    random contrast tables and reconstruction looks of the given ``strength``. Rows: ``label``, ``name``,
+    ``dice``, ``hd95_m``, ``assd_m``, ``volume_error`` (means over the fish, ``nan`` ignored).
+    """
+    from xrai.ml.inference import segment_volume
+    from xrai.ml.metrics import segmentation_metrics
+    from xrai.ml.synthetic import contrast_table, random_look, render_like_reconstruction
+    from xrai.physics.specimens import FISH_ORGANS, FishLine, fish_phantom
+
+    check_range("n", n, low=1)
+    gen = np.random.default_rng([seed, 0xE7A1])
+    per_fish = []
+    for _ in range(int(n)):
+        line = FishLine(name="held-out", organ_scale={o: float(gen.uniform(0.85, 1.15)) for o in FISH_ORGANS})
+        medium = ("ethanol", "water", "air")[int(gen.integers(3))]
+        fish = fish_phantom(shape=shape, line=line, medium=medium, rng=gen)
+        kind = "delta" if medium == "water" or gen.random() < 0.5 else "attenuation"
+        table = contrast_table(fish.materials, energy_kev=float(gen.uniform(15.0, 35.0)), kind=kind)
+        image = render_like_reconstruction(
+            fish.labels, table, look=random_look(gen, strength=strength), rng=gen
+        )
+        labels = segment_volume(model, image, device=device, progress=False).labels
+        per_fish.append(
+            segmentation_metrics(
+                labels, fish.labels, label_names=fish.label_names, voxel_size_m=fish.voxel_size_m
+            )
+        )
+    rows = []
+    for k, row in enumerate(per_fish[0]):
+        merged: dict[str, Any] = {"label": row["label"], "name": row["name"]}
+        for key in ("dice", "hd95_m", "assd_m", "volume_error"):
+            values = [fish_rows[k][key] for fish_rows in per_fish]
+            finite = [v for v in values if v == v]
+            merged[key] = float(np.mean(finite)) if finite else float("nan")
+        rows.append(merged)
+    return rows

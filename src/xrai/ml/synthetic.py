@@ -187,7 +187,7 @@ def _rings(
     profile = rng.standard_normal(n_r) * (rng.random(n_r) < look.ring_fraction)
     profile /= max(math.sqrt(look.ring_fraction), 1e-3)
     # A ring comes from one detector column; its strength drifts slowly along the rows (= slices).
-    drift = 1.0 + 0.5 * _smooth_noise((nz,), rng, coarse=4)
+    drift = np.exp(0.3 * _smooth_noise((nz,), rng, coarse=4))
     r0 = np.floor(radius).astype(int)
     frac = (radius - r0).astype(np.float32)
     ring_2d = (1.0 - frac) * profile[r0] + frac * profile[r0 + 1]

@@ -18,8 +18,10 @@ Conventions
 
 The fish is a cartoon of a medaka (*Oryzias latipes*) hatchling, with the ten organs segmented in the
 high-throughput medaka study of Weinhardt et al. (2018); the pupa is a cartoon of a fly puparium as screened for
-parasitoid wasps in the same line of work. Densities are typical tissue values (ICRP/ICRU) spread a little to
-resemble the contrast of a stained or phase-contrast scan.
+parasitoid wasps in the same line of work. Densities start from typical tissue values (ICRP/ICRU; lipid-rich
+brain and liver lighter, blood, lens and cartilage denser) and are spread to about ±7 % around muscle, which
+resembles the organ contrast of a stained (PTA, iodine) or phase-contrast scan; unstained soft tissues differ
+by only 1–3 %.
 
 References
 ----------
@@ -244,14 +246,14 @@ class PupaConfig:
 _LIPID = "C57H104O6"  # triolein, the typical storage lipid
 _CHITIN = "C8H13NO5"  # N-acetylglucosamine unit
 _FISH_MATERIALS: dict[str, tuple[str, float, str | None]] = {
-    "brain": ("soft tissue", 1.03, None),
+    "brain": ("soft tissue", 0.98, None),  # lipid-rich (myelin): lighter than muscle
     "eyes": ("soft tissue", 1.15, None),  # lens protein
-    "heart": ("soft tissue", 1.06, None),  # blood
-    "liver": ("soft tissue", 1.00, None),  # fish liver stores lipid: lower density
-    "gut": ("soft tissue", 1.09, None),  # wall and content
+    "heart": ("soft tissue", 1.14, None),  # blood (iron-rich; stains strongly)
+    "liver": ("soft tissue", 0.96, None),  # fish liver stores lipid
+    "gut": ("soft tissue", 1.10, None),  # wall and content
     "swim_bladder": ("air", 1.205e-3, None),
-    "kidney": ("soft tissue", 1.07, None),
-    "gills": ("soft tissue", 1.11, None),  # cartilage arches
+    "kidney": ("soft tissue", 1.09, None),
+    "gills": ("soft tissue", 1.08, None),  # filaments around cartilage arches
     "spine": ("cortical bone", 1.60, None),  # fish bone is less mineralised than human bone
     "muscle": ("soft tissue", 1.05, None),
 }
