@@ -24,16 +24,19 @@ import keyword
 import tokenize
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from xrai.errors import ConfigError, UnitError
 from xrai.kb._metadata import is_unit_key
 from xrai.kb._schema import item_props, item_tags, items
 from xrai.units import to_canonical
 
-__all__ = ["ITEM_FIELDS", "QueryError", "compile_query", "parse_query"]
+__all__ = ["ITEM_FIELDS", "ArrayOf", "QueryError", "compile_pk_set", "compile_query", "parse_query"]
 
 #: Names that refer to the item itself rather than to its metadata (``metadata.<name>`` reaches metadata).
 ITEM_FIELDS = ("kind", "name", "tag", "project", "run", "version", "created_at", "id", "series", "private")
@@ -248,6 +251,51 @@ def compile_query(tree: Any) -> sa.ColumnElement[bool]:
     return items.c.pk.in_(
         sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, _prop_condition(tree))
     )
+
+
+def compile_pk_set(tree: Any) -> sa.Select[Any]:
+    """The query as a set of item keys: one ``SELECT item_pk`` per comparison (an index range scan on
+    ``item_props``), combined with ``INTERSECT`` / ``UNION`` / ``EXCEPT``.
+
+    Evaluating the filter as set algebra on the index first, then fetching the matching items by primary key,
+    keeps the cost proportional to the matches on every engine (PostgreSQL would otherwise semi-join by scanning
+    the whole ``items`` table).
+    """
+    if isinstance(tree, BoolNode):
+        parts = [compile_pk_set(a) for a in tree.args]
+        if tree.op == "and":
+            compound = sa.intersect(*parts)
+        elif tree.op == "or":
+            compound = sa.union(*parts)
+        else:
+            compound = sa.except_(sa.select(items.c.pk), parts[0])
+        subquery = compound.subquery()
+        return sa.select(subquery.c[0])
+    if isinstance(tree, Range):
+        bounds = [_prop_condition(part) for part in tree.parts]
+        return sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, *bounds)
+    if isinstance(tree, Exists):
+        return sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field)
+    if tree.item_field:
+        return sa.select(items.c.pk).where(_item_condition(tree))
+    return sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, _prop_condition(tree))
+
+
+class ArrayOf(sa.sql.expression.ColumnElement[Any]):
+    """PostgreSQL ``ARRAY(subquery)``: used as ``pk = ANY(ARRAY(...))`` the subquery runs once and the items
+    are fetched through the primary-key index."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [("select", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, select: sa.Select[Any]) -> None:
+        self.select = select
+        self.type = postgresql.ARRAY(sa.BigInteger())
+
+
+@compiles(ArrayOf)
+def _compile_array_of(element: ArrayOf, compiler: Any, **kw: Any) -> str:
+    return f"ARRAY({compiler.process(element.select, **kw)})"
 
 
 def _prop_condition(cmp: Cmp) -> sa.ColumnElement[bool]:

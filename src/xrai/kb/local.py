@@ -55,7 +55,7 @@ from xrai.kb._model import (
     check_kind,
     check_project,
 )
-from xrai.kb._query import compile_query, parse_query
+from xrai.kb._query import ArrayOf, compile_pk_set, parse_query
 from xrai.kb.base import ArrayLike, KnowledgeBase, Region, _id_of
 from xrai.kb.hashing import array_hash, canonical_dtype
 
@@ -851,7 +851,11 @@ class LocalKnowledgeBase(KnowledgeBase):
     ) -> list[sa.ColumnElement[bool]]:  # fmt: skip
         conditions: list[sa.ColumnElement[bool]] = []
         if query:
-            conditions.append(compile_query(parse_query(query)))
+            matches = compile_pk_set(parse_query(query))
+            if self.dialect == "postgresql":
+                conditions.append(S.items.c.pk == sa.any_(ArrayOf(matches)))
+            else:
+                conditions.append(S.items.c.pk.in_(matches))
         if kind:
             check_kind(kind)
             conditions.append(
