@@ -46,16 +46,21 @@ Robust Mahalanobis distance of a feature vector ``x`` to the normal model (locat
 
     d²(x) = (x − μ)ᵀ Σ⁻¹ (x − μ)
 
-``μ, Σ`` are the reweighted MCD estimates (Rousseeuw & Van Driessen 1999): the ``h ≈ (n + p + 1) / 2`` rows with
+``μ, Σ`` are the reweighted MCD estimates (Rousseeuw & Van Driessen 1999): the ``h`` rows (90 % by default) with
 the smallest covariance determinant, scaled for consistency at the normal distribution, then the classical
-estimates of the ``m`` rows with ``d² ≤ χ²_{p, 0.975}``. Each feature's variance is floored at
-``min_std²`` (a difference smaller than that is never called abnormal; it also keeps features that are exactly
-0 in all normal specimens usable). The threshold for a false-alarm rate ``α`` is the prediction bound of
-Hotelling's T² for a new observation from the same normal population,
+estimates of the rows with ``d² ≤ χ²_{p, 0.975}``, corrected for the truncated tails (Croux & Haesbroeck 1999).
+Each feature's variance is floored at ``min_std²`` (a difference smaller than that is never called abnormal; it
+also keeps features that are exactly 0 in all normal specimens usable).
 
-    d²_α = p (m + 1)(m − 1) / (m (m − p)) · F⁻¹(1 − α; p, m − p),
+The threshold for a false-alarm rate ``α`` must account for the reference being small: with 30 reference rows
+and 9 features the χ² quantile would flag about a quarter of normal specimens. The distance of a *new* normal
+observation is affine invariant, so its distribution depends only on ``n``, ``p`` and the estimator; we simulate
+it once per ``(n, p, h)`` and fit the scaled-F form of Hardin & Rocke (2005),
 
-which tends to ``χ²_{p, 1−α}`` for large ``m`` and widens it for small reference sets.
+    d² ≈ κ · p · F(p, ν),   threshold d²_α = κ p F⁻¹(1 − α; p, ν),
+
+which tends to ``χ²_{p, 1−α}`` for large ``n`` (κ → 1, ν → ∞). Checked: the realised false-alarm rate on fresh
+Gaussian data stays within a factor 1.6 of ``α`` for ``n`` from 30 to 300 (``tests/analysis/test_screening.py``).
 
 Batch outliers: the modified z-score ``z = (x − median) / (1.4826 · MAD)`` (Iglewicz & Hoaglin 1993), flagged when
 ``|z| > 3.5``; with MAD = 0 the mean absolute deviation times 1.2533 is the scale.
@@ -64,6 +69,9 @@ References
 ----------
 Rousseeuw, P. J. & Van Driessen, K. (1999). A fast algorithm for the minimum covariance determinant estimator.
 *Technometrics* 41, 212. https://doi.org/10.1080/00401706.1999.10485670
+
+Croux, C. & Haesbroeck, G. (1999). Influence function and efficiency of the minimum covariance determinant
+scatter matrix estimator. *J. Multivariate Anal.* 71, 161. https://doi.org/10.1006/jmva.1999.1839
 
 Hardin, J. & Rocke, D. M. (2005). The distribution of robust distances. *J. Comput. Graph. Stat.* 14, 928.
 https://doi.org/10.1198/106186005X77685
@@ -549,13 +557,16 @@ def _detect(
     if region is None:
         return _empty_inclusion(prep, voxel_size_m, return_mask)
     # Partial-volume volume: every voxel near the region counts by where its value lies between the host
-    # level around it (0) and the inclusion's level (1); this recovers blurred, tapering parts.
+    # level around it (0) and the inclusion's plateau (1). Blur conserves the excess mass, so this recovers
+    # blurred rims and tapering parts that a threshold would cut off.
     host = _slab_levels(
         n, interior & ~ndimage.binary_dilation(region, iterations=1), prep.axis_coord,
         quantile=host_quantile, halfwidth=halfwidth,
     )  # fmt: skip
-    level = float(np.median(n[region]))
-    near = ndimage.binary_dilation(region, iterations=2) & prep.inner
+    # The inclusion's plateau level: the median of its eroded core (the rim is blurred into the host).
+    eroded = ndimage.binary_erosion(region)
+    level = float(np.median(n[eroded if eroded.sum() >= 8 else region]))
+    near = ndimage.binary_dilation(region, iterations=3) & prep.inner
     fraction_of_voxel = np.clip((n[near] - host[near]) / np.maximum(level - host[near], 1e-3), 0.0, 1.0)
     volume_vox = float(fraction_of_voxel.sum())
     offset = [s.start for s in prep.box]
@@ -831,6 +842,8 @@ class NormalModel:
     min_std: npt.NDArray[np.float64]
     n_reference: int
     n_support: int
+    calibration_scale: float = 1.0
+    calibration_dof: float = math.inf
 
     @property
     def std(self) -> npt.NDArray[np.float64]:
@@ -853,18 +866,21 @@ class NormalModel:
     def threshold(self, false_alarm_rate: float = 0.01) -> float:
         """Distance ``d`` above which a normal specimen is flagged with probability ``false_alarm_rate``.
 
-        The Hotelling T² prediction bound (module notes) with ``m = n_support``; the χ² quantile when
-        ``m <= p + 1``... is never used: ``fit_normal_model`` requires ``m > p + 1``.
+        ``d² = κ p F⁻¹(1 − α; p, ν)`` with ``κ, ν`` calibrated for this estimator and reference size by
+        simulation (module notes); ``ν = ∞`` reads ``κ χ²⁻¹(1 − α; p)``.
         """
         from scipy import stats
 
         check_range("false_alarm_rate", false_alarm_rate, low=0.0, high=0.5, low_inclusive=False)
-        p, m = len(self.features), self.n_support
-        if m > p + 1:
-            factor = p * (m + 1) * (m - 1) / (m * (m - p))
-            d2 = factor * float(stats.f.ppf(1.0 - false_alarm_rate, p, m - p))
+        p = len(self.features)
+        if math.isinf(self.calibration_dof):
+            d2 = self.calibration_scale * float(stats.chi2.ppf(1.0 - false_alarm_rate, p))
         else:
-            d2 = float(stats.chi2.ppf(1.0 - false_alarm_rate, p))
+            d2 = (
+                self.calibration_scale
+                * p
+                * float(stats.f.ppf(1.0 - false_alarm_rate, p, self.calibration_dof))
+            )
         return math.sqrt(d2)
 
     def _as_matrix(self, rows: Sequence[Mapping[str, Any]] | npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -884,6 +900,8 @@ class NormalModel:
             "min_std": self.min_std.tolist(),
             "n_reference": self.n_reference,
             "n_support": self.n_support,
+            "calibration_scale": self.calibration_scale,
+            "calibration_dof": None if math.isinf(self.calibration_dof) else self.calibration_dof,
         }
 
     @classmethod
@@ -898,6 +916,8 @@ class NormalModel:
             return cls(
                 features=features, location=location, covariance=covariance, min_std=min_std,
                 n_reference=int(data["n_reference"]), n_support=int(data["n_support"]),
+                calibration_scale=float(data.get("calibration_scale", 1.0)),
+                calibration_dof=math.inf if data.get("calibration_dof") is None else float(data["calibration_dof"]),
             )  # fmt: skip
         except (KeyError, ValueError, TypeError) as exc:
             raise DataError(f"not a stored NormalModel: {exc}") from None
@@ -924,9 +944,9 @@ def fit_normal_model(
     rows: Sequence[Mapping[str, Any]] | npt.ArrayLike,
     *,
     features: Sequence[str] | None = None,
-    min_std: float | Mapping[str, float] | None = None,
+    min_std: float | Mapping[str, float] | Sequence[float] | npt.NDArray[np.float64] | None = None,
     support_fraction: float | None = None,
-    trials: int = 200,
+    trials: int = 50,
     rng: RngLike = None,
 ) -> NormalModel:
     """Fit a robust normal model (reweighted FAST-MCD) to feature rows of normal (or mostly normal) specimens.
@@ -939,11 +959,13 @@ def fit_normal_model(
     features
         Columns to model; default :data:`SCREENING_FEATURES` for dicts.
     min_std
-        Floor of each feature's standard deviation: one number for all, a mapping per feature, or ``None``
+        Floor of each feature's standard deviation: one number for all, a mapping per feature, a sequence in
+        feature order, or ``None``
         (:data:`DEFAULT_MIN_STD` for known features, ``1e-6 · (1 + |median|)`` for others).
     support_fraction
-        Fraction ``h / n`` of rows in the MCD subset; default ``(n + p + 1) / (2n)`` (the most robust, breakdown
-        point about 50 %).
+        Fraction ``h / n`` of rows in the MCD subset (at least ``(n + p + 1) / (2n)``); default 0.9: robust to
+        up to ~10 % anomalous rows, efficient for a reference of normal specimens. Use 0.5–0.75 for a batch that
+        may hold more anomalies.
     trials
         Random starts of FAST-MCD.
     rng
@@ -976,37 +998,23 @@ def fit_normal_model(
             f"number of reference rows = {n} is not allowed: need at least {p + 3} for {p} features"
         )
     check_range("trials", trials, low=1, high=100000)
-    h = (n + p + 1) // 2 if support_fraction is None else math.ceil(support_fraction * n)
     if support_fraction is not None:
         check_range("support_fraction", support_fraction, low=0.5, high=1.0)
-        h = max(h, (n + p + 1) // 2)
+    fraction = 0.9 if support_fraction is None else support_fraction
+    h = min(n, max(math.ceil(fraction * n), (n + p + 1) // 2))
     floor = _min_std_vector(names, x, min_std)
     gen = as_rng(rng)
-    # Work in robustly standardised coordinates (numerics); the floor becomes a ridge on the diagonal.
+    # Work in robustly standardised coordinates (numerics); the floor becomes a tiny ridge on the diagonal.
     centre = np.median(x, axis=0)
     scale = np.maximum(_MAD_TO_STD * np.median(np.abs(x - centre), axis=0), floor)
     u = (x - centre) / scale
     ridge = np.diag((floor / scale) ** 2 * 1e-3 + 1e-9)
-    subset = np.arange(n) if h >= n else _fast_mcd(u, h=h, ridge=ridge, rng=gen, trials=trials)
-    from scipy import stats
-
-    loc = u[subset].mean(axis=0)
-    cov = np.cov(u[subset], rowvar=False, bias=True).reshape(p, p) + ridge
-    d2 = _mahalanobis2(u, loc, cov)
-    cov *= float(np.median(d2) / stats.chi2.ppf(0.5, p)) if np.median(d2) > 0 else 1.0
-    # Reweighting: classical estimates of the rows within the 97.5 % χ² quantile.
-    keep = _mahalanobis2(u, loc, cov) <= stats.chi2.ppf(0.975, p)
-    if keep.sum() > p + 1:
-        loc = u[keep].mean(axis=0)
-        cov = np.cov(u[keep], rowvar=False).reshape(p, p) + ridge
-    else:
-        keep = np.zeros(n, dtype=bool)
-        keep[subset] = True
+    loc, cov, keep = _robust_estimate(u, h=h, ridge=ridge, rng=gen, trials=trials)
     location = centre + scale * loc
     covariance = cov * np.outer(scale, scale)
     variances = np.diag(covariance).copy()
-    raise_to = np.maximum(floor**2 - variances, 0.0)
-    covariance = covariance + np.diag(raise_to)
+    covariance = covariance + np.diag(np.maximum(floor**2 - variances, 0.0))
+    kappa, dof = _calibration(n, p, h, trials)
     return NormalModel(
         features=names,
         location=location,
@@ -1014,14 +1022,102 @@ def fit_normal_model(
         min_std=floor,
         n_reference=n,
         n_support=int(keep.sum()),
+        calibration_scale=kappa,
+        calibration_dof=dof,
     )
 
 
+def _robust_estimate(
+    u: npt.NDArray[np.float64],
+    *,
+    h: int,
+    ridge: npt.NDArray[np.float64],
+    rng: np.random.Generator,
+    trials: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Reweighted MCD: location, scatter (consistent at the normal distribution) and the rows kept."""
+    from scipy import stats
+
+    n, p = u.shape
+    subset = np.arange(n) if h >= n else _fast_mcd(u, h=h, ridge=ridge, rng=rng, trials=trials)
+    loc = u[subset].mean(axis=0)
+    cov = np.cov(u[subset], rowvar=False, bias=True).reshape(p, p) + ridge
+    d2 = _mahalanobis2(u, loc, cov)
+    median = float(np.median(d2))
+    if median > 0:
+        cov *= median / float(stats.chi2.ppf(0.5, p))
+    # Reweighting: classical estimates of the rows within the 97.5 % χ² quantile.
+    cutoff = float(stats.chi2.ppf(0.975, p))
+    keep = _mahalanobis2(u, loc, cov) <= cutoff
+    if keep.sum() > p + 1:
+        loc = u[keep].mean(axis=0)
+        # Consistency at the normal distribution: rows beyond the cut-off are missing from the tails
+        # (Croux & Haesbroeck 1999): E[cov | d² <= q] = Σ · P(χ²_{p+2} <= q) / P(χ²_p <= q).
+        cov = np.cov(u[keep], rowvar=False).reshape(p, p) * (0.975 / float(stats.chi2.cdf(cutoff, p + 2)))
+        cov += ridge
+    else:
+        keep = np.zeros(n, dtype=bool)
+        keep[subset] = True
+    return loc, cov, keep
+
+
+_CALIBRATION_CACHE: dict[tuple[int, int, int, int], tuple[float, float]] = {}
+
+
+def _calibration(n: int, p: int, h: int, trials: int) -> tuple[float, float]:
+    """Scale ``κ`` and denominator degrees of freedom ``ν`` of ``d² ≈ κ p F(p, ν)`` for a new normal row.
+
+    The robust distance of a new observation is affine invariant, so its distribution depends only on ``n``,
+    ``p`` and the estimator: we simulate it (40 standard normal reference sets of ``n`` rows, 250 new rows
+    each) and match the median and the 95 % quantile of a scaled F distribution (the form of Hardin & Rocke
+    2005). Deterministic (fixed seed) and cached per ``(n, p, h, trials)``.
+    """
+    key = (n, p, h, trials)
+    if key in _CALIBRATION_CACHE:
+        return _CALIBRATION_CACHE[key]
+    from scipy import optimize, stats
+
+    gen = np.random.default_rng([20260, n, p, h, trials])
+    ridge = np.eye(p) * 1e-9
+    samples = []
+    for _ in range(40):
+        x = gen.standard_normal((n, p))
+        loc, cov, _ = _robust_estimate(x, h=h, ridge=ridge, rng=gen, trials=trials)
+        samples.append(_mahalanobis2(gen.standard_normal((250, p)), loc, cov))
+    d2 = np.concatenate(samples)
+    q50, q95 = (float(v) for v in np.quantile(d2, [0.5, 0.95]))
+
+    def ratio(log_dof: float) -> float:
+        dof = math.exp(log_dof)
+        return float(stats.f.ppf(0.95, p, dof) / stats.f.ppf(0.5, p, dof))
+
+    target = q95 / q50
+    limit = float(stats.chi2.ppf(0.95, p) / stats.chi2.ppf(0.5, p))
+    if target <= limit * 1.0001:
+        dof = math.inf
+        kappa = q50 / float(stats.chi2.ppf(0.5, p))
+    else:
+        lo, hi = math.log(0.5), math.log(1e6)
+        dof = 0.5 if ratio(lo) < target else math.exp(optimize.brentq(lambda t: ratio(t) - target, lo, hi))
+        kappa = q50 / (p * float(stats.f.ppf(0.5, p, dof)))
+    _CALIBRATION_CACHE[key] = (kappa, dof)
+    return kappa, dof
+
+
 def _min_std_vector(
-    names: Sequence[str], x: npt.NDArray[np.float64], min_std: float | Mapping[str, float] | None
+    names: Sequence[str],
+    x: npt.NDArray[np.float64],
+    min_std: float | Mapping[str, float] | Sequence[float] | npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.float64]:
     default = 1e-6 * (1.0 + np.abs(np.median(x, axis=0)))
     out = np.empty(len(names), dtype=np.float64)
+    if min_std is not None and not isinstance(min_std, Mapping) and np.ndim(min_std) == 1:
+        values = np.asarray(min_std, dtype=np.float64)
+        if values.size != len(names):
+            raise ConfigError(f"min_std has {values.size} entries; there are {len(names)} features")
+        for j, name in enumerate(names):
+            out[j] = check_range(f"min_std[{name!r}]", values[j], low=0.0, low_inclusive=False)
+        return out
     for j, name in enumerate(names):
         if isinstance(min_std, Mapping):
             value = min_std.get(name, DEFAULT_MIN_STD.get(name, default[j]))
@@ -1114,6 +1210,7 @@ def screen_features(
     reference: NormalModel | Sequence[Mapping[str, Any]] | None = None,
     features: Sequence[str] | None = None,
     false_alarm_rate: float = 0.01,
+    min_std: float | Mapping[str, float] | None = None,
     z_report: float = 3.0,
     rng: RngLike = 0,
 ) -> list[ScreeningResult]:
@@ -1125,11 +1222,13 @@ def screen_features(
         One feature dict per specimen (:func:`screening_features`).
     reference
         A :class:`NormalModel`; feature rows of normal specimens to fit one on; or ``None`` to fit it robustly on
-        ``rows`` themselves (works while fewer than about half of them are anomalous).
+        ``rows`` themselves (MCD subset of 75 %: works while fewer than about a quarter are anomalous).
     features
         Features when a model is fitted here; default :data:`SCREENING_FEATURES`.
     false_alarm_rate
         Probability that a normal specimen is flagged (sets the threshold, :meth:`NormalModel.threshold`).
+    min_std
+        Floor of each feature's standard deviation when a model is fitted here (:func:`fit_normal_model`).
     z_report
         Features with ``|z|`` above this are named in the reason.
     rng
@@ -1146,10 +1245,10 @@ def screen_features(
         return []
     if isinstance(reference, NormalModel):
         model = reference
-    elif reference is None:
-        model = fit_normal_model(rows, features=features, rng=rng)
+    elif reference is None:  # the batch may hold anomalies: a more robust subset
+        model = fit_normal_model(rows, features=features, min_std=min_std, support_fraction=0.75, rng=rng)
     else:
-        model = fit_normal_model(reference, features=features, rng=rng)
+        model = fit_normal_model(reference, features=features, min_std=min_std, rng=rng)
     scores = model.score(rows)
     zs = model.z_scores(rows)
     limit = model.threshold(false_alarm_rate)
@@ -1177,6 +1276,7 @@ def screen_batch(
     features: Sequence[str] | None = None,
     false_alarm_rate: float = 0.01,
     voxel_size_m: float | None = None,
+    min_std: float | Mapping[str, float] | None = None,
     z_report: float = 3.0,
     rng: RngLike = 0,
 ) -> list[ScreeningResult]:
@@ -1189,7 +1289,7 @@ def screen_batch(
     reference
         A :class:`NormalModel` (e.g. from simulated normal specimens), reference feature rows, or ``None`` to
         fit the model on the batch itself (robustly; needs at least ``p + 3`` specimens).
-    features, false_alarm_rate, z_report, rng
+    features, false_alarm_rate, min_std, z_report, rng
         As in :func:`screen_features`.
     voxel_size_m
         Voxel size for the inclusion's volume and centroid in metres.
@@ -1202,8 +1302,8 @@ def screen_batch(
     check_range("false_alarm_rate", false_alarm_rate, low=0.0, high=0.5, low_inclusive=False)
     rows = [screening_features(v, voxel_size_m=voxel_size_m) for v in volumes]
     return screen_features(
-        rows, reference=reference, features=features, false_alarm_rate=false_alarm_rate, z_report=z_report,
-        rng=rng,
+        rows, reference=reference, features=features, false_alarm_rate=false_alarm_rate, min_std=min_std,
+        z_report=z_report, rng=rng,
     )  # fmt: skip
 
 
