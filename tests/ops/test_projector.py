@@ -280,3 +280,121 @@ def test_operator_is_immutable() -> None:
         op.angles_rad[0] = 2.0
     assert op.shape == (2 * 4, 16)
     assert "n_angles=2" in repr(op)
+
+
+# -- several channels in one pass (e.g. one fraction volume per material) ----------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "angles", "kwargs"), CASES)
+def test_channels_are_bitwise_the_per_channel_loop(
+    backend: str, shape: tuple[int, ...], angles: np.ndarray, kwargs: dict[str, float]
+) -> None:
+    op = ParallelProjector(shape, angles, **kwargs)
+    rng = np.random.default_rng(11)
+    volumes = rng.standard_normal((3, *op.volume_shape))
+    volumes[1][volumes[1] < 0.5] = 0.0  # sparse channel: zero voxels are skipped
+    projections = rng.standard_normal((3, *op.projection_shape))
+    stacked = _np(op.forward(_to(backend, volumes)))
+    back = _np(op.adjoint(_to(backend, projections)))
+    assert stacked.shape == (3, *op.projection_shape) and back.shape == (3, *op.volume_shape)
+    for c in range(3):
+        np.testing.assert_array_equal(stacked[c], _np(op.forward(_to(backend, volumes[c]))))
+        np.testing.assert_array_equal(back[c], _np(op.adjoint(_to(backend, projections[c]))))
+
+
+@pytest.mark.parametrize(("shape", "angles", "kwargs"), CASES[::2])
+def test_channel_operator_is_adjoint(
+    backend: str, shape: tuple[int, ...], angles: np.ndarray, kwargs: dict[str, float]
+) -> None:
+    op = ParallelProjector(shape, angles, **kwargs)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, *op.volume_shape))
+    y = rng.standard_normal((4, *op.projection_shape))
+    ax = _np(op.forward(_to(backend, x)))
+    aty = _np(op.adjoint(_to(backend, y)))
+    lhs, rhs = float(np.vdot(ax, y)), float(np.vdot(x, aty))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12 * np.linalg.norm(ax) * np.linalg.norm(y))
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_channel_gradient_is_the_channel_adjoint(vectorised: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(projector_module, "_TORCH_CPU_USES_NUMBA", not vectorised)
+    op = ParallelProjector((2, 9, 11), np.linspace(0.0, np.pi, 5), n_cols=14)
+    rng = np.random.default_rng(13)
+    x = torch.tensor(rng.standard_normal((3, *op.volume_shape)), requires_grad=True)
+    y = torch.tensor(rng.standard_normal((3, *op.projection_shape)))
+    (op.forward(x) * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), op.adjoint(y).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_one_thread_and_all_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = ParallelProjector((5, 20, 20), np.linspace(0.0, np.pi, 9), n_cols=26, detector_spacing=1.1)
+    rng = np.random.default_rng(14)
+    volumes = rng.random((2, *op.volume_shape)).astype(np.float32)
+    labels = rng.integers(0, 4, op.volume_shape)
+    results = []
+    for serial_below in (0, 1 << 62):  # never / always on the calling thread alone
+        monkeypatch.setattr(projector_module, "_SERIAL_WORK", serial_below)
+        results.append(
+            (op.forward(volumes), op.adjoint(op.forward(volumes)), op.forward_labels(labels, [-1, 0, 1, 0]))
+        )
+    for parallel, serial in zip(*results, strict=True):
+        np.testing.assert_array_equal(parallel, serial)
+
+
+# -- label volumes -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "angles", "kwargs"), CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_labels_project_bitwise_like_their_fraction_volumes(
+    shape: tuple[int, ...], angles: np.ndarray, kwargs: dict[str, float], dtype: str
+) -> None:
+    op = ParallelProjector(shape, angles, **kwargs)
+    rng = np.random.default_rng(15)
+    labels = rng.integers(0, 6, op.volume_shape).astype(np.uint16)
+    labels[..., : shape[-1] // 3] = 0  # empty columns and rows are skipped
+    channels = np.array([-1, 0, 2, 0, 1, -1])  # labels 1 and 3 share channel 0; 0 and 5 are not projected
+    values = np.array([9.0, 1.0, 0.7, 1.3, 2.0, 5.0])
+    fractions = np.zeros((3, *op.volume_shape), dtype=dtype)
+    for label, channel in enumerate(channels):
+        if channel >= 0:
+            fractions[channel][labels == label] = np.asarray(values[label], dtype=dtype)
+    expected = op.forward(fractions)
+    result = op.forward_labels(labels, channels, values=values, dtype=dtype)
+    assert result.dtype == np.dtype(dtype) and result.shape == (3, *op.projection_shape)
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_labels_of_a_slice_bool_and_defaults() -> None:
+    op = ParallelProjector((6, 6), [0.0, np.pi / 2])
+    mask = np.zeros((6, 6), dtype=bool)
+    mask[1:3, 2] = True
+    maps = op.forward_labels(mask, [-1, 0])
+    assert maps.dtype == np.float32 and maps.shape == (1, 2, 6)
+    np.testing.assert_array_equal(maps[0], op.forward(mask))
+    assert op.forward_labels(torch.from_numpy(mask), [-1, 0]).shape == (1, 2, 6)
+    assert op.forward_labels(mask, [-1, -1]).shape == (0, 2, 6)  # nothing to project
+
+
+def test_bad_label_inputs_name_the_field_and_value() -> None:
+    op = ParallelProjector((4, 5), [0.0])
+    labels = np.zeros((4, 5), dtype=np.int32)
+    labels[1, 1] = 3
+    with pytest.raises(DataError, match=r"labels contain 3, outside the channels table \(labels 0 to 2\)"):
+        op.forward_labels(labels, [-1, 0, 1])
+    labels[1, 1] = -2
+    with pytest.raises(DataError, match="labels contain -2"):
+        op.forward_labels(labels, [-1, 0, 1])
+    with pytest.raises(DataError, match=r"labels has shape \(5, 4\)"):
+        op.forward_labels(np.zeros((5, 4), dtype=int), [0])
+    with pytest.raises(DataError, match="integer"):
+        op.forward_labels(np.zeros((4, 5)), [0])
+    with pytest.raises(ConfigError, match=r"channels = \[-2, 0\]"):
+        op.forward_labels(np.zeros((4, 5), dtype=int), [-2, 0])
+    with pytest.raises(ConfigError, match="values"):
+        op.forward_labels(np.zeros((4, 5), dtype=int), [0, 1], values=[1.0])
+    with pytest.raises(ConfigError, match="dtype = 'int32'"):
+        op.forward_labels(np.zeros((4, 5), dtype=int), [0], dtype="int32")
+    with pytest.raises(DataError, match=r"volume has shape \(2, 5, 4\)"):
+        op.forward(np.zeros((2, 5, 4)))

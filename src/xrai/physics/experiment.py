@@ -163,14 +163,40 @@ class VolumeSample:
         are warped by ``amplitude(t) · displacement_px``.
     period_s
         Period of the deformation: amplitude(t) = sin(2π t / period_s) (e.g. breathing or a heartbeat).
+    group_compositions
+        Project materials of the same composition (e.g. tissues that differ only in density) into one map of
+        density-equivalent thickness (:func:`xrai.physics.volumes.composition_groups`): the same image to
+        float rounding, with fewer maps to project and propagate.
+    cache_bytes
+        Memory (bytes) for thickness maps projected ahead of time: a static sample projects the angles announced
+        with :meth:`prefetch` in blocks that fit, each block in one pass of the projector (bitwise the maps of
+        one angle at a time). The last projected block is kept, so a repeated angle (a radiography series) is
+        projected once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrai.physics.volumes import VoxelSample
+    >>> labels = np.zeros((4, 8, 8), dtype=np.uint8); labels[:, 2:6, 2:6] = 1
+    >>> sample = VolumeSample(volume=VoxelSample(labels=labels, materials={1: "pmma"}, voxel_size_m=1e-6))
+    >>> angles = np.linspace(0.0, np.pi, 6, endpoint=False)
+    >>> grid = {"shape": (4, 8), "pixel_size_m": 1e-6, "center_col": 3.5}
+    >>> sample.prefetch(angles, **grid)                    # optional: the angles about to be asked for
+    >>> maps = sample.thickness_maps(angle_rad=float(angles[0]), time_s=0.0, **grid)   # projects all 6
+    >>> maps["pmma"].shape, round(float(maps["pmma"][0, 3]) * 1e6, 3)       # 4 voxels of 1 µm at column 3
+    ((4, 8), 4.0)
     """
 
     volume: Any
     displacement_px: Any = None
     period_s: float = 1.0
+    group_compositions: bool = True
+    cache_bytes: int = 64 * 2**20
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_range("period_s", self.period_s, low=0, low_inclusive=False, unit="s")
+        check_range("cache_bytes", self.cache_bytes, low=0, high=2**40, unit="bytes")
 
     def volume_at(self, time_s: float) -> Any:
         """The (deformed) voxel sample at ``time_s``."""
@@ -181,6 +207,26 @@ class VolumeSample:
         amplitude = math.sin(2 * math.pi * time_s / self.period_s)
         return deform_sample(self.volume, amplitude * np.asarray(self.displacement_px))
 
+    def prefetch(
+        self,
+        angles_rad: npt.ArrayLike,
+        *,
+        shape: tuple[int, int],
+        pixel_size_m: float,
+        center_col: float,
+    ) -> None:
+        """Announce the angles (in the order they will be asked for) of coming :meth:`thickness_maps` calls.
+
+        A static sample then projects them in blocks of up to ``cache_bytes`` (one pass of the projector per
+        block instead of one per angle). Calls with other angles or another grid are answered as without it;
+        a deforming sample ignores it.
+        """
+        angles = tuple(float(a) for a in np.atleast_1d(np.asarray(angles_rad, dtype=np.float64)).ravel())
+        first: dict[float, int] = {}
+        for i, angle in enumerate(angles):
+            first.setdefault(angle, i)
+        self._cache["plan"] = (self._grid(shape, pixel_size_m, center_col), angles, first)
+
     def thickness_maps(
         self,
         *,
@@ -190,18 +236,66 @@ class VolumeSample:
         pixel_size_m: float,
         center_col: float,
     ) -> Mapping[Any, npt.NDArray[np.floating[Any]]]:
-        """Projected thickness per material (:func:`xrai.physics.volumes.projected_thickness`)."""
+        """Projected thickness per material (:func:`xrai.physics.volumes.projected_thickness`; read-only maps)."""
+        angle = float(angle_rad)
+        if self.displacement_px is not None:
+            return self._project(self.volume_at(time_s), (angle,), shape, pixel_size_m, center_col)[angle]
+        grid = self._grid(shape, pixel_size_m, center_col)
+        block = self._cache.get("block")
+        if block is not None and block[0] == grid and angle in block[1]:
+            maps: Mapping[Any, npt.NDArray[np.floating[Any]]] = block[1][angle]
+            return maps
+        angles = self._planned_block(angle, grid)
+        projected = self._project(self.volume, angles, shape, pixel_size_m, center_col)
+        self._cache["block"] = (grid, projected)
+        return projected[angle]
+
+    @staticmethod
+    def _grid(shape: tuple[int, int], pixel_size_m: float, center_col: float) -> tuple[Any, ...]:
+        from xrai.options import get_options
+
+        rows, cols = (int(n) for n in shape)
+        return (rows, cols, float(pixel_size_m), float(center_col), get_options().dtype)
+
+    def _planned_block(self, angle: float, grid: tuple[Any, ...]) -> tuple[float, ...]:
+        """``angle`` and the planned angles after it that fit in ``cache_bytes`` (just ``angle`` without a plan)."""
+        plan = self._cache.get("plan")
+        if plan is None or plan[0] != grid or angle not in plan[2]:
+            return (angle,)
+        rows, cols, _, _, dtype = grid
+        maps = len(self.volume.material_keys)
+        per_angle = maps * max(rows, self.volume.shape[0]) * cols * np.dtype(dtype).itemsize
+        n_block = max(1, int(self.cache_bytes) // max(per_angle, 1))
+        block: dict[float, None] = {}
+        for candidate in plan[1][plan[2][angle] :]:
+            block.setdefault(candidate, None)
+            if len(block) == n_block:
+                break
+        return tuple(block)
+
+    def _project(
+        self,
+        volume: Any,
+        angles: tuple[float, ...],
+        shape: tuple[int, int],
+        pixel_size_m: float,
+        center_col: float,
+    ) -> dict[float, dict[Any, npt.NDArray[np.floating[Any]]]]:
+        """Angle → material → read-only thickness map, all angles in one pass of the projector."""
         from xrai.physics.volumes import projected_thickness
 
-        maps: Mapping[Any, npt.NDArray[np.floating[Any]]] = projected_thickness(
-            self.volume_at(time_s),
-            angles_rad=angle_rad,
+        stacks = projected_thickness(
+            volume,
+            angles_rad=np.asarray(angles, dtype=np.float64),
             pixel_size_m=pixel_size_m,
             n_rows=shape[0],
             n_cols=shape[1],
             center_col=center_col,
+            group_compositions=self.group_compositions,
         )
-        return maps
+        for stack in stacks.values():
+            stack.flags.writeable = False
+        return {angle: {key: stack[i] for key, stack in stacks.items()} for i, angle in enumerate(angles)}
 
 
 def label_volume(

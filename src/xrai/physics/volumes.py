@@ -37,9 +37,10 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import types
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -48,7 +49,7 @@ import numpy.typing as npt
 
 from xrai._backend import array_namespace, is_torch, real_dtype
 from xrai._typing import Array
-from xrai.errors import ConfigError, DataError, check_range
+from xrai.errors import ConfigError, DataError, XraiError, check_range
 from xrai.units import to_canonical
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MaterialLike",
     "VoxelSample",
+    "composition_groups",
     "project_fractions",
     "projected_thickness",
     "thickness_stack",
@@ -302,17 +304,45 @@ def project_fractions(
         n_cols=n_cols,
         center_col=center_col,
     )
+    volumes = [_as_float(volume) for volume in fractions.values()]
     result: dict[MaterialLike, Array] = {}
-    for material, volume in fractions.items():
-        xp = array_namespace(volume)
-        if not is_torch(volume):
-            volume = np.asarray(volume)
-            if volume.dtype not in (np.float32, np.float64):
-                volume = volume.astype(real_dtype(np, None))
-        ray_sums = op.forward(xp.reshape(volume, shape))
-        thickness = _resample_rows(ray_sums, shape[0], spacing, n_rows) * voxel
-        result[material] = thickness[0] if scalar else thickness
-    return result
+    for materials, ray_sums in _project_channels(op, list(fractions), volumes, shape):
+        for material, projected in zip(materials, ray_sums, strict=True):
+            thickness = _resample_rows(projected, shape[0], spacing, n_rows) * voxel
+            result[material] = thickness[0] if scalar else thickness
+    return {material: result[material] for material in fractions}
+
+
+def _as_float(volume: Array) -> Array:
+    if is_torch(volume):
+        return volume
+    array = np.asarray(volume)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(real_dtype(np, None))
+    return array
+
+
+def _project_channels(
+    op: ParallelProjector, materials: list[MaterialLike], volumes: list[Array], shape: tuple[int, ...]
+) -> list[tuple[list[MaterialLike], Array]]:
+    """Project the volumes in batches that share backend, device and dtype (one pass of the projector each).
+
+    Returns ``(materials, ray sums [c, angle, z, col])`` per batch; each channel is bitwise its own projection.
+    """
+    batches: dict[tuple[Any, ...], list[int]] = {}
+    for i, volume in enumerate(volumes):
+        key = (is_torch(volume), str(getattr(volume, "device", "cpu")), str(volume.dtype))
+        batches.setdefault(key, []).append(i)
+    out = []
+    for members in batches.values():
+        first = volumes[members[0]]
+        xp = array_namespace(first)
+        if len(members) == 1:
+            stacked = xp.reshape(first, (1, *shape))
+        else:
+            stacked = xp.stack([xp.reshape(volumes[i], shape) for i in members])
+        out.append(([materials[i] for i in members], op.forward(stacked)))
+    return out
 
 
 def projected_thickness(
@@ -324,6 +354,7 @@ def projected_thickness(
     n_cols: int | None = None,
     center_col: float | None = None,
     dtype: str | None = None,
+    group_compositions: bool = False,
 ) -> dict[MaterialLike, npt.NDArray[np.floating[Any]]]:
     """Projected thickness (m) of every material of ``sample`` at the rotation angle(s) ``angles_rad``.
 
@@ -342,11 +373,21 @@ def projected_thickness(
         Column coordinate of the rotation axis (default: detector centre).
     dtype
         ``"float32"`` or ``"float64"``; default from :func:`xrai.options.get_options`.
+    group_compositions
+        Merge materials of the same composition (:func:`composition_groups`): the map of a group's reference
+        material is then the *density-equivalent* thickness ``Σ_i (ρ_i / ρ_ref) t_i`` of the group, which
+        gives the same transmission and phase, with fewer maps to propagate. Off by default (one geometric
+        thickness map per material).
 
     Returns
     -------
     dict
         Material (as in ``sample.materials``) → thickness map in m. Labels that share a material add up.
+
+    Notes
+    -----
+    The label volume is projected in one pass into one channel per material
+    (:meth:`xrai.ops.ParallelProjector.forward_labels`), bitwise what projecting each material's mask gives.
 
     Examples
     --------
@@ -358,15 +399,129 @@ def projected_thickness(
     ((2, 2, 14), 20.0)
     """
     float_dtype = real_dtype(np, dtype)
-    fractions = {key: sample.mask(key).astype(float_dtype) for key in sample.material_keys}
-    return project_fractions(
-        fractions,
-        voxel_size_m=sample.voxel_size_m,
-        angles_rad=angles_rad,
-        pixel_size_m=pixel_size_m,
-        n_rows=n_rows,
-        n_cols=n_cols,
-        center_col=center_col,
+    voxel = sample.voxel_size_m
+    pixel = None
+    if pixel_size_m is not None:
+        pixel = check_range(
+            "pixel_size_m",
+            to_canonical(pixel_size_m, name="pixel_size_m"),
+            low=0,
+            low_inclusive=False,
+            unit="m",
+        )
+    if n_rows is not None:
+        check_range("n_rows", n_rows, low=1)
+    angles, scalar = _angles(angles_rad)
+    plan = _label_channels(sample, group_compositions=group_compositions)
+    op, spacing = _projector(
+        sample.shape, angles, voxel_size_m=voxel, pixel_size_m=pixel, n_cols=n_cols, center_col=center_col
+    )
+    if plan.direct:
+        # one pass over the labels for every material (each channel as if projected from its own mask)
+        ray_sums = op.forward_labels(sample.labels, plan.channels, values=plan.values, dtype=float_dtype)
+    else:  # negative or huge label values: one fraction volume per channel, projected in one pass
+        fractions = np.zeros((len(plan.keys), *sample.shape), dtype=float_dtype)
+        for label, material in sample.materials.items():
+            channel, value = plan.of_material[material]
+            fractions[channel][sample.labels == label] = value
+        ray_sums = op.forward(fractions)
+    result: dict[MaterialLike, npt.NDArray[np.floating[Any]]] = {}
+    for key, projected in zip(plan.keys, ray_sums, strict=True):
+        thickness = _resample_rows(projected, sample.shape[0], spacing, n_rows) * voxel
+        result[key] = thickness[0] if scalar else thickness
+    return result
+
+
+def composition_groups(
+    materials: Sequence[MaterialLike],
+) -> list[tuple[MaterialLike, dict[MaterialLike, float]]]:
+    """Group materials of the same elemental composition: ``[(reference, {material: density ratio}), ...]``.
+
+    At a fixed composition the optical constants are proportional to the density (δ, β, μ ∝ ρ), so materials
+    that differ only in density act on the wave like their reference material (the first of the group) with a
+    thickness scaled by ``ρ / ρ_ref``: ``Σ_i t_i (β_i + iδ_i) = (β_ref + iδ_ref) Σ_i (ρ_i / ρ_ref) t_i``.
+    Compositions are the same when the formulas are the same string or the mass fractions the same table.
+    A material that is not a :class:`~xrai.physics.materials.Material` (or a name of one) is its own group.
+
+    Examples
+    --------
+    >>> from xrai.physics.materials import get_material
+    >>> water = get_material("water")
+    >>> groups = composition_groups(["water", water.with_density(0.5), "pmma"])
+    >>> [(str(getattr(ref, "name", ref)), list(ratios.values())) for ref, ratios in groups]
+    [('water', [1.0, 0.5]), ('pmma', [1.0])]
+    """
+    from xrai.physics.materials import Material, get_material
+
+    groups: dict[Any, tuple[MaterialLike, float, dict[MaterialLike, float]]] = {}
+    for material in materials:
+        try:
+            resolved = get_material(material)  # type: ignore[arg-type]
+        except XraiError:
+            resolved = None
+        if type(resolved) is not Material:  # a subclass may compute its optical constants otherwise
+            groups[("own", len(groups))] = (material, 1.0, {material: 1.0})
+            continue
+        assert resolved is not None
+        fractions = (
+            None if resolved.mass_fractions is None else tuple(sorted(resolved.mass_fractions.items()))
+        )
+        key = (resolved.formula, fractions)
+        if key not in groups:
+            groups[key] = (material, resolved.density_g_cm3, {})
+        _, density, members = groups[key]
+        members[material] = resolved.density_g_cm3 / density
+    return [(reference, members) for reference, _, members in groups.values()]
+
+
+#: Largest label value projected straight from the label volume (the channel table has one entry per value).
+_MAX_LABEL_TABLE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Channels:
+    """How the labels of a material table map to output channels (cached per table)."""
+
+    keys: tuple[MaterialLike, ...]  # output key of each channel
+    of_material: Mapping[MaterialLike, tuple[int, float]]  # material -> (channel, density ratio)
+    channels: npt.NDArray[np.int64]  # label value -> channel (-1: not projected)
+    values: npt.NDArray[np.float64]  # label value -> what one voxel adds
+    direct: bool  # every label fits the table (else: fraction volumes)
+
+
+def _label_channels(sample: VoxelSample, *, group_compositions: bool) -> _Channels:
+    if not sample.materials:
+        raise ConfigError("the sample has no material: give materials={label: material, ...}")
+    return _channel_tables(tuple(sample.materials.items()), group_compositions)
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_tables(table: tuple[tuple[int, MaterialLike], ...], group_compositions: bool) -> _Channels:
+    ordered: dict[MaterialLike, None] = {}
+    for _, material in sorted(table, key=lambda item: item[0]):
+        ordered.setdefault(material, None)
+    keys = tuple(ordered)
+    of_material: dict[MaterialLike, tuple[int, float]] = {key: (i, 1.0) for i, key in enumerate(keys)}
+    if group_compositions:
+        groups = composition_groups(keys)
+        keys = tuple(reference for reference, _ in groups)
+        of_material = {m: (i, ratio) for i, (_, members) in enumerate(groups) for m, ratio in members.items()}
+    labels = [label for label, _ in table]
+    # labels outside the table are 0 (VoxelSample checks it), so the table's largest label bounds them all
+    direct = min(labels) >= 0 and max(labels) <= _MAX_LABEL_TABLE
+    size = max(labels) + 1 if direct else 1
+    channels = np.full(size, -1, dtype=np.int64)
+    values = np.ones(size, dtype=np.float64)
+    for label, material in table if direct else ():
+        channels[label], values[label] = of_material[material]
+    channels.flags.writeable = False
+    values.flags.writeable = False
+    return _Channels(
+        keys=keys,
+        of_material=types.MappingProxyType(of_material),
+        channels=channels,
+        values=values,
+        direct=direct,
     )
 
 
