@@ -19,9 +19,9 @@ This lives in :mod:`xrai.pipeline` because it needs the simulator (``physics``, 
 Examples
 --------
 >>> from xrai.pipeline.screening_reference import fit_normal_model_from_phantoms
->>> model = fit_normal_model_from_phantoms(n=14, shape=(48, 48, 48), chain="render", rng=0)  # doctest: +SKIP
->>> model.n_reference
-14
+>>> model = fit_normal_model_from_phantoms(n=16, shape=(32, 32, 32), rng=0)  # 40 at the batch's size in practice
+>>> model.n_reference, model.features[-1]
+(16, 'inclusion_contrast')
 """
 
 from __future__ import annotations
