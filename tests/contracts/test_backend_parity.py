@@ -118,6 +118,8 @@ def _kernels() -> list[Kernel]:
         Kernel("ParallelProjector.forward-float32", op3.forward, (volume.astype(f32),), rtol=1e-6),
         Kernel("ParallelProjector.forward-vectorised", _with_vectorised_projector(op3.forward), (volume,), rtol=1e-12, grad=True),
         Kernel("ParallelProjector.adjoint-vectorised", _with_vectorised_projector(op3.adjoint), (projections,), rtol=1e-12, grad=True),
+        Kernel("ParallelProjector.forward-3-channels", op3.forward, (RNG.random((3, 2, 16, 16)),), rtol=1e-12, grad=True),
+        Kernel("ParallelProjector.adjoint-3-channels-vectorised", _with_vectorised_projector(op3.adjoint), (RNG.random((3, *op3.projection_shape)),), rtol=1e-12, grad=True),
         Kernel("backproject", backproject, (sinograms,), {"angles_rad": ANGLES, "center_col": 11.3}, rtol=1e-10, grad=True),
         Kernel("backproject-float32", backproject, (sinograms.astype(f32),), {"angles_rad": ANGLES, "weights": np.full(12, np.pi / 12)}, rtol=2e-5, atol=1e-5, grad=True),
         Kernel("backproject_cone", backproject_cone, (RNG.random((12, 6, 20)),), {"angles_rad": ANGLES, "source_origin_px": 80.0, "magnification": 1.2, "volume_shape": (4, 14, 14)}),

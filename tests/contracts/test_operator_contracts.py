@@ -141,6 +141,47 @@ def _projector_entries() -> list[Operator]:
                         device=device,
                     )
                 )  # fmt: skip
+    entries += _multichannel_entries()
+    return entries
+
+
+def _multichannel_entries() -> list[Operator]:
+    """The projector on stacked channels ``[c, z, y, x]`` and on label volumes (one pass for all materials)."""
+    from xrai.ops.projector import ParallelProjector
+
+    op = ParallelProjector((2, 9, 11), RNG_ANGLES.uniform(0, np.pi, 6), center_col=4.6)
+    x_shape, y_shape = (3, *op.volume_shape), (3, *op.projection_shape)
+    entries = [
+        Operator("ParallelProjector-3-channels-numba-float64", op.forward, x_shape, y_shape, op.adjoint),
+        Operator("ParallelProjector-3-channels-numba-float32", op.forward, x_shape, y_shape, op.adjoint, dtype="float32"),
+    ]  # fmt: skip
+    for device in available_devices():
+        fwd, adj = (
+            (_vectorised(op.forward), _vectorised(op.adjoint))
+            if device == "cpu"
+            else (op.forward, op.adjoint)
+        )
+        entries.append(
+            Operator(f"ParallelProjector-3-channels-torch-{device}-vectorised", fwd, x_shape, y_shape, adj, backend="torch", device=device)
+        )  # fmt: skip
+
+    # forward_labels is linear in the per-label values; its adjoint sums the (multi-channel) back-projection
+    # over every label's voxels, so the label kernel is checked against the adjoint kernel
+    labels = np.random.default_rng(11).integers(0, 5, op.volume_shape).astype(np.uint8)
+    channels = np.array([-1, 0, 1, 0, 2])
+
+    def forward_labels(values: Any) -> Any:
+        return op.forward_labels(labels, channels, values=values, dtype="float64")
+
+    def adjoint_labels(projections: Any) -> Any:
+        back = op.adjoint(projections)
+        return np.array(
+            [back[c][labels == label].sum() if c >= 0 else 0.0 for label, c in enumerate(channels)]
+        )
+
+    entries.append(
+        Operator("ParallelProjector.forward_labels-values", forward_labels, (5,), (3, *op.projection_shape), adjoint_labels)
+    )  # fmt: skip
     return entries
 
 
