@@ -1360,7 +1360,8 @@ def batch_outliers(
         Column naming each row's group (e.g. a fish line); z-scores are then computed within groups, so the
         groups' real differences are not called outliers.
     min_group_size
-        Groups smaller than this cannot give a robust scale and raise an error.
+        Groups (or the batch) smaller than this cannot give a robust scale: their z-scores are ``nan`` and
+        nothing in them is flagged (the reason says so).
 
     Returns
     -------
@@ -1413,10 +1414,7 @@ def batch_outliers(
     for group in dict.fromkeys(groups):
         members = np.array([g == group for g in groups])
         if members.sum() < min_group_size:
-            label = "the batch" if group_key is None else f"group {group_key} = {group!r}"
-            raise DataError(
-                f"{label} has {int(members.sum())} rows: need at least min_group_size = {min_group_size}"
-            )
+            continue  # too few rows for a robust scale: z stays nan, nothing is flagged
         block = x[members]
         med = np.nanmedian(block, axis=0)
         dev = np.abs(block - med)
@@ -1436,6 +1434,8 @@ def batch_outliers(
         reason = "; ".join(
             f"{names[j]} = {x[i, j]:.4g} (z = {zi[j]:+.1f} vs median {medians[i, j]:.4g})" for j in over
         )
+        if np.all(np.isnan(zi)) and not reason:
+            reason = f"not checked: fewer than min_group_size = {min_group_size} rows in its group"
         reports.append(
             OutlierReport(
                 index=i,
