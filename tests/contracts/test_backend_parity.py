@@ -149,6 +149,7 @@ def _kernels() -> list[Kernel]:
         Kernel("retrieve_phase_ctf-two-distances", phase.retrieve_phase_ctf, (np.stack([transmission, transmission**1.1]),), {"distances_m": [0.05, 0.2], "energy_kev": ENERGY_KEV, "pixel_size_m": PIXEL_M}, rtol=1e-8, atol=1e-10, grad=True),
         Kernel("reconstruct_fbp", reconstruct_fbp, (sinograms,), {"angles_rad": ANGLES, "progress": False}, rtol=1e-9, atol=1e-12, grad=True),
         Kernel("reconstruct_fbp-hann-off-centre", reconstruct_fbp, (sinograms,), {"angles_rad": ANGLES, "center": 11.8, "filter_name": "hann", "progress": False}, rtol=1e-9, atol=1e-12),
+        Kernel("reconstruct_fbp-gridrec", reconstruct_fbp, (sinograms,), {"angles_rad": ANGLES, "method": "gridrec", "progress": False}, rtol=1e-9, atol=1e-12),
         Kernel("reconstruct_sirt", reconstruct_sirt, (sinograms[:, 0],), {"angles_rad": ANGLES, "iterations": 4, "progress": False}, rtol=1e-10, grad=True),
         Kernel("reconstruct_cgls", reconstruct_cgls, (sinograms[:, 0],), {"angles_rad": ANGLES, "iterations": 4, "progress": False}, rtol=1e-9),
     ]  # fmt: skip

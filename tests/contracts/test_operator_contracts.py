@@ -296,7 +296,7 @@ def _blur_entries() -> list[Operator]:
 
 def _linear_only_entries() -> list[Operator]:
     """Linear operators without an adjoint in xrai (checked for linearity)."""
-    from xrai.ops.backproject import backproject, backproject_cone
+    from xrai.ops.backproject import backproject, backproject_cone, backproject_gridding
     from xrai.physics.deformation import deform
     from xrai.physics.detector import bin_image
     from xrai.physics.volumes import project_fractions
@@ -308,6 +308,8 @@ def _linear_only_entries() -> list[Operator]:
     entries = [
         Operator("backproject-parallel", lambda p: backproject(p, angles_rad=angles, center_col=6.7), (9, 2, 14)),
         Operator("backproject-cone", lambda p: backproject_cone(p, angles_rad=angles, source_origin_px=60.0, magnification=1.5, volume_shape=(3, 10, 10)), (9, 6, 16)),
+        Operator("backproject_gridding", lambda p: backproject_gridding(p, angles_rad=angles, center_col=6.2, n_xy=12), (9, 2, 14)),
+        Operator("reconstruct_fbp-gridrec", lambda p: reconstruct_fbp(p, angles_rad=angles, method="gridrec", progress=False), (9, 14)),
         Operator("reconstruct_fbp", lambda p: reconstruct_fbp(p, angles_rad=angles, filter_name="shepp-logan", progress=False), (9, 2, 14)),
         Operator("reconstruct_sirt-5-iterations", lambda p: reconstruct_sirt(p, angles_rad=angles, iterations=5, progress=False), (9, 14)),
         Operator("deform-linear", lambda v: deform(v, displacement, kind="linear"), (12, 14)),
