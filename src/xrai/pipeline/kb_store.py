@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xrai.pipeline.stages import Stage, StageOutput
+from xrai.pipeline.stages import Stage, StageOutput, json_safe
 
 __all__ = ["KnowledgeBaseStore", "KnowledgeBaseStoreFactory"]
 
@@ -64,7 +64,7 @@ class KnowledgeBaseStore:
             "parameters": dict(stage.params),
             "specimen": {k: v for k, v in specimen.items() if isinstance(v, str | int | float | bool)},
             "seconds": round(seconds, 6),
-            "output": dict(output.metadata),
+            "output": json_safe(output.metadata),
         }
         item = self.kb.put(
             kind=stage.kind,

@@ -36,6 +36,7 @@ class ReportData:
     stage_seconds: Mapping[str, float] = field(default_factory=dict)
     summary: Mapping[str, Any] = field(default_factory=dict)
     notes: Sequence[str] = ()
+    tables: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # caption -> rows
 
 
 def image_png(
@@ -153,6 +154,9 @@ def write_report(path: str | Path, data: ReportData) -> Path:
             f"<div class='{css}'><b>{html.escape(s['name'])}</b> · {html.escape(str(s.get('group', '')))} · "
             f"{html.escape(status)}{flag_html}{thumbs}</div>"
         )
+    for caption, rows in data.tables.items():
+        parts.append(f"<h2>{html.escape(caption)}</h2>")
+        parts.append(_table(rows))
     if data.comparison:
         parts.append("<h2>Group comparison</h2>")
         parts.append(_table(data.comparison))
@@ -179,7 +183,11 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     return path
 
 
-_LABELS = {"wall_time_s": "wall time (s)", "samples_per_hour": "samples/hour", "raw_mb_per_s": "MB/s (raw data)"}
+_LABELS = {
+    "wall_time_s": "wall time (s)",
+    "samples_per_hour": "samples/hour",
+    "raw_mb_per_s": "MB/s (raw data)",
+}
 
 
 def _label(key: str) -> str:

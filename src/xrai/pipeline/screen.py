@@ -14,6 +14,7 @@ a self-contained HTML report is written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -63,6 +64,10 @@ class ScreenConfig:
         False-discovery rate of the group comparison.
     outlier_z
         Robust z-score above which a specimen's feature is flagged as an outlier within its group.
+    false_alarm_rate
+        Screening: the fraction of normal specimens the anomaly threshold may flag.
+    reference_size
+        Screening: number of simulated normal pupae in the reference model (fitted once, kept in the KB).
     """
 
     kb: str = "./xrai-kb"
@@ -77,6 +82,8 @@ class ScreenConfig:
     tta: bool = True
     alpha: float = 0.05
     outlier_z: float = 5.0
+    false_alarm_rate: float = 0.01
+    reference_size: int = 40
 
     def __post_init__(self) -> None:
         check_range("workers", self.workers, low=1, high=1024)
@@ -89,6 +96,8 @@ class ScreenConfig:
         check_range("paganin_delta_beta", self.paganin_delta_beta, low=0)
         check_range("alpha", self.alpha, low=0, low_inclusive=False, high=1)
         check_range("outlier_z", self.outlier_z, low=1)
+        check_range("false_alarm_rate", self.false_alarm_rate, low=0, low_inclusive=False, high=0.5)
+        check_range("reference_size", self.reference_size, low=12, high=10_000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +207,7 @@ def run_screen(
     with KnowledgeBase.open(config.kb) as kb:
         run = kb.start_run(
             workflow="xrai.screen",
-            parameters={"config": _plain(config), "specimens": [i.name for i in inputs]},
+            parameters={"config": dataclasses.asdict(config), "specimens": [i.name for i in inputs]},
         )
     factory = KnowledgeBaseStoreFactory(config.kb, run_id=run.id)
     try:
@@ -231,7 +240,7 @@ def run_screen(
         logs = "\n".join(f"{r.name}: {r.error}" for r in results if r.error)
         kb.finish_run(run, status=status, logs=logs or f"{n_ok} specimens")
         kb.put(
-            kind="report", name=f"{title} report", metadata={"summary": summary, "flags": batch["flags"]},
+            kind="report", name=f"{title} report", metadata={"summary": summary, "flags": [{"specimen": k, "reasons": v} for k, v in batch["flags"].items()]},
             inputs=[rec.item_id for r in results for rec in r.records if rec.stage == "preview" and rec.item_id],
             run=run.id, description=f"HTML report at {report_path}",
         )  # fmt: skip
@@ -239,12 +248,6 @@ def run_screen(
         results=results, flags=batch["flags"], comparison=batch["comparison"], measurements=batch["measurements"],
         evaluation=batch["evaluation"], report_path=report_path, seconds=seconds, summary=summary,
     )  # fmt: skip
-
-
-def _plain(config: ScreenConfig) -> dict[str, Any]:
-    import dataclasses
-
-    return {k: v for k, v in dataclasses.asdict(config).items()}
 
 
 def _analyse_batch(
@@ -256,6 +259,7 @@ def _analyse_batch(
     measurements: list[dict[str, Any]] = []
     wide: list[dict[str, Any]] = []
     evaluation: list[dict[str, Any]] = []
+    screened: list[tuple[str, dict[str, Any]]] = []
     for r in results:
         if r.status != "succeeded":
             continue
@@ -272,9 +276,25 @@ def _analyse_batch(
                 | {f"dice_{row['name']}": row["dice"] for row in r.outputs["evaluate"].metadata["rows"]}
             )
         if "screen" in r.outputs:
-            meta = r.outputs["screen"].metadata
-            if meta.get("flag"):
-                flags.setdefault(r.name, []).append(str(meta.get("reason", "anomalous")))
+            screened.append((r.name, r.outputs["screen"].metadata["features"]))
+    screening: list[dict[str, Any]] = []
+    if screened:
+        from xrai.analysis.screening import screen_features
+
+        shape = next(
+            r.outputs["reconstruct"].arrays["volume"].shape for r in results if "screen" in r.outputs
+        )
+        reference = _screening_reference(config, shape=shape)
+        scored = screen_features(
+            [row for _, row in screened], reference=reference, false_alarm_rate=config.false_alarm_rate
+        )
+        for (name, row), result in zip(screened, scored, strict=True):
+            screening.append({"specimen": name, "score": result.score, "threshold": result.threshold,
+                              "flagged": result.flagged, "inclusion_volume_vox": row.get("inclusion_volume_vox")})  # fmt: skip
+            if result.flagged:
+                flags.setdefault(name, []).append(
+                    f"anomalous (score {result.score:.1f} > {result.threshold:.1f}): {result.reason}"
+                )
     comparison: list[dict[str, Any]] = []
     groups = sorted({w["group"] for w in wide})
     if len(groups) >= 2 and all(sum(w["group"] == g for w in wide) >= 2 for g in groups):
@@ -284,7 +304,31 @@ def _analyse_batch(
     for name, reasons in flags_out.items():
         flags.setdefault(name, []).extend(reasons)
     return {"flags": flags, "comparison": comparison, "measurements": measurements, "wide": wide,
-            "evaluation": evaluation}  # fmt: skip
+            "evaluation": evaluation, "screening": screening}  # fmt: skip
+
+
+def _screening_reference(config: ScreenConfig, *, shape: tuple[int, ...]) -> Any:
+    """The model of normal pupae for screening: simulated once per (shape, size), then kept in the KB."""
+    import blake3
+
+    from xrai.analysis.screening import NormalModel
+    from xrai.kb import KnowledgeBase
+    from xrai.pipeline.screening_reference import fit_normal_model_from_phantoms
+    from xrai.pipeline.stages import canonical_json
+
+    spec = {"what": "screening-reference", "version": 1, "shape": list(shape), "n": config.reference_size,
+            "chain": "render", "seed": 0}  # fmt: skip
+    key = blake3.blake3(canonical_json(spec).encode()).hexdigest()
+    with KnowledgeBase.open(config.kb) as kb:
+        item = kb.find_by_key(key)
+        if item is not None:
+            return NormalModel.from_dict(item.metadata["model"])
+        model = fit_normal_model_from_phantoms(n=config.reference_size, shape=shape, chain="render", rng=0)
+        kb.put(
+            kind="model", name="screening reference: normal pupae (simulated)", metadata={"model": model.to_dict(), **spec},
+            cache_key=key, description="Robust normal model of label-free screening features of simulated normal pupae",
+        )  # fmt: skip
+        return model
 
 
 def _outliers(wide: Sequence[Mapping[str, Any]], z_threshold: float) -> dict[str, list[str]]:
@@ -391,5 +435,7 @@ def _write_report(
     data = ReportData(
         title=title, specimens=specimens, measurements=batch["measurements"], comparison=comparison_rows,
         figures=figures, stage_seconds=stage_seconds, summary=summary, notes=extra_notes,
+        tables={"Screening (anomaly score vs. simulated normal pupae)": batch["screening"],
+                "Segmentation vs. exact labels (simulated specimens)": evaluation},
     )  # fmt: skip
     return write_report(config.report, data)

@@ -18,7 +18,7 @@ import numpy as np
 
 from xrai.errors import ConfigError
 
-__all__ = ["Stage", "StageOutput", "canonical_json", "stage_key"]
+__all__ = ["Stage", "StageOutput", "canonical_json", "json_safe", "stage_key"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,3 +105,18 @@ def stage_key(stage: Stage, input_keys: Mapping[str, str]) -> str:
         }
     )
     return blake3.blake3(payload.encode()).hexdigest()
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-able copy of stage metadata: numpy scalars/arrays become Python values, NaN and ±inf become None."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -64,6 +64,15 @@ def stage_evaluate(inputs: dict[str, StageOutput], *, truth_path: str) -> StageO
     return StageOutput(metadata={"rows": clean, "mean_dice": float(np.mean(dice)) if dice else float("nan")})
 
 
-def stage_screen(inputs: dict[str, StageOutput], **params: Any) -> StageOutput:
-    """Screening features of a specimen volume (for the batch's anomaly detection)."""
-    raise NotImplementedError  # filled in when xrai.analysis.screening lands
+def stage_screen(inputs: dict[str, StageOutput]) -> StageOutput:
+    """Label-free screening features of a specimen volume, incl. the densest compact inclusion (a parasitoid).
+
+    The batch step scores these features against a model of normal specimens
+    (:func:`xrai.analysis.screening.screen_features`).
+    """
+    from xrai.analysis.screening import screening_features
+
+    volume = inputs["reconstruct"].arrays["volume"]
+    voxel = inputs["reconstruct"].metadata.get("voxel_size_m")
+    features = screening_features(volume, voxel_size_m=voxel)
+    return StageOutput(metadata={"features": dict(features)})
