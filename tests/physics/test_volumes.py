@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from xrai.errors import ConfigError, DataError
-from xrai.physics.volumes import VoxelSample, project_fractions, projected_thickness, thickness_stack
+from xrai.physics.volumes import (
+    VoxelSample,
+    composition_groups,
+    project_fractions,
+    projected_thickness,
+    thickness_stack,
+)
 
 
 def _ball(n: int, radius: float, supersample: int = 4) -> np.ndarray:
@@ -171,3 +177,107 @@ def test_bad_inputs_are_named() -> None:
         project_fractions({"a": np.ones((2, 2)), "b": np.ones((3, 3))}, voxel_size_m=1.0, angles_rad=0.0)
     with pytest.raises(ConfigError, match="fractions is empty"):
         project_fractions({}, voxel_size_m=1.0, angles_rad=0.0)
+
+
+# -- one pass over the labels, composition groups, angle batches ------------------------------------------------
+
+
+def _tissue_sample(voxel_size_m: float = 1e-6) -> VoxelSample:
+    """Three densities of soft tissue, water twice (name and denser Material), bone, air: 6 labels, 3 compositions
+    with a density ladder plus two singletons."""
+    from xrai.physics.materials import get_material
+
+    tissue, water = get_material("soft_tissue"), get_material("water")
+    rng = np.random.default_rng(21)
+    labels = rng.integers(0, 8, size=(6, 20, 20)).astype(np.uint8)
+    labels[:, :, :4] = 0
+    materials = {
+        1: tissue,
+        2: tissue.with_density(0.93),
+        3: tissue.with_density(1.21),
+        4: "water",
+        5: water.with_density(1.1),
+        6: "cortical_bone",
+        7: "air",
+    }
+    return VoxelSample(labels=labels, materials=materials, voxel_size_m=voxel_size_m)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pixel", [1e-6, 1.4e-6])
+def test_label_pass_is_bitwise_the_projection_of_each_mask(dtype: str, pixel: float) -> None:
+    sample = _tissue_sample()
+    angles = np.array([0.0, 0.4, 2.2])
+    options = {"angles_rad": angles, "pixel_size_m": pixel, "n_rows": 5, "n_cols": 19, "center_col": 8.7}
+    maps = projected_thickness(sample, dtype=dtype, **options)
+    masks = {key: sample.mask(key).astype(dtype) for key in sample.material_keys}
+    for key, expected in project_fractions(masks, voxel_size_m=sample.voxel_size_m, **options).items():
+        assert maps[key].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(maps[key], expected)
+    # and a batch of angles is bitwise the angles one at a time
+    for a, angle in enumerate(angles):
+        single = projected_thickness(sample, dtype=dtype, **{**options, "angles_rad": float(angle)})
+        for key in maps:
+            np.testing.assert_array_equal(maps[key][a], single[key])
+
+
+def test_composition_groups() -> None:
+    from xrai.physics.materials import Material, get_material
+
+    tissue = get_material("soft_tissue")
+    dense = tissue.with_density(1.5)
+    renamed = Material(name="brine", density_g_cm3=2.0, formula="H2O")  # same formula: same composition
+    groups = composition_groups(["water", tissue, "pmma", dense, renamed, "unknown-stuff"])
+    assert [reference for reference, _ in groups] == ["water", tissue, "pmma", "unknown-stuff"]
+    assert groups[0][1] == {"water": 1.0, renamed: 2.0}
+    assert groups[1][1] == {tissue: 1.0, dense: pytest.approx(1.5 / tissue.density_g_cm3, rel=1e-15)}
+    assert groups[3][1] == {"unknown-stuff": 1.0}  # cannot be resolved: never merged
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [("float64", 1e-12), ("float32", 3e-6)])
+@pytest.mark.parametrize("distance_m", [0.0, 0.002])
+def test_grouped_compositions_give_the_same_polychromatic_intensity(
+    dtype: str, rtol: float, distance_m: float
+) -> None:
+    from xrai.physics.acquisition import Propagation, weighted_intensity
+    from xrai.physics.materials import get_material
+
+    sample = _tissue_sample(voxel_size_m=2e-6)
+    options = {"angles_rad": 0.7, "n_cols": 26, "dtype": dtype}
+    apart = projected_thickness(sample, **options)
+    grouped = projected_thickness(sample, group_compositions=True, **options)
+    assert len(apart) == 7 and len(grouped) == 4  # tissue ×3, water ×2, bone, air
+    tissue = sample.materials[1]
+    # the group's map is the density-equivalent thickness of its reference material
+    equivalent = sum(
+        apart[m] * (get_material(m).density_g_cm3 / tissue.density_g_cm3)
+        for m in (tissue, *[sample.materials[k] for k in (2, 3)])
+    )
+    np.testing.assert_allclose(grouped[tissue], equivalent, rtol=rtol, atol=rtol * float(equivalent.max()))
+    energies = np.array([12.0, 18.0, 25.0, 33.0])
+    weights = np.array([0.5, 1.0, 0.8, 0.3])
+    intensities = [
+        weighted_intensity(
+            maps,
+            energies_kev=energies,
+            weights=weights,
+            pixel_size_m=2e-6,
+            propagation=Propagation(distance_m=distance_m),
+            dtype=dtype,
+        )
+        for maps in (apart, grouped)
+    ]
+    assert intensities[0].min() < 0.995 * weights.sum()  # the sample does attenuate
+    np.testing.assert_allclose(intensities[1], intensities[0], rtol=rtol)
+
+
+def test_negative_labels_take_the_fraction_volume_path() -> None:
+    labels = np.zeros((2, 6, 6), dtype=np.int16)
+    labels[:, 1:3, :] = -4
+    labels[:, 4, :] = 2
+    sample = VoxelSample(labels=labels, materials={-4: "water", 2: "pmma"}, voxel_size_m=1.0)
+    t = projected_thickness(sample, angles_rad=0.0, dtype="float64")
+    np.testing.assert_array_equal(t["water"], 2.0)
+    np.testing.assert_array_equal(t["pmma"], 1.0)
+    with pytest.raises(ConfigError, match="no material"):
+        projected_thickness(VoxelSample(labels=labels * 0, materials={}, voxel_size_m=1.0), angles_rad=0.0)
