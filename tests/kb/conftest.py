@@ -143,6 +143,22 @@ def kb_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KBSpec]:
         drop()
 
 
+@pytest.fixture(params=[BACKENDS[0], BACKENDS[3]])
+def proc_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KBSpec]:
+    """The two extremes (SQLite + folder, PostgreSQL + S3) for the slower multi-process tests."""
+    spec = make_spec(request.param, tmp_path)
+    yield spec
+    for drop in reversed(spec.cleanup):
+        drop()
+
+
+@pytest.fixture
+def proc_kb(proc_spec: KBSpec) -> Iterator[Any]:
+    handle = proc_spec.open()
+    yield handle
+    handle.close()
+
+
 @pytest.fixture
 def kb(kb_spec: KBSpec) -> Iterator[Any]:
     handle = kb_spec.open()

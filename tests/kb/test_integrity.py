@@ -227,20 +227,22 @@ def _worker(spec, **task) -> subprocess.Popen:
                             text=True)  # fmt: skip
 
 
-def test_crash_between_blob_write_and_commit_leaves_no_half_item(kb_spec, kb: KnowledgeBase) -> None:
-    proc = _worker(kb_spec, task="crash_after_blobs")
+def test_crash_between_blob_write_and_commit_leaves_no_half_item(proc_spec, proc_kb: KnowledgeBase) -> None:
+    proc = _worker(proc_spec, task="crash_after_blobs")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, err
-    assert kb.count(latest=False) == 0 and kb.search(text="half") == []
-    assert kb.stats()["blobs"] == 0
-    leftovers = list(kb.blobs.paths())
+    assert proc_kb.count(latest=False) == 0 and proc_kb.search(text="half") == []
+    assert proc_kb.stats()["blobs"] == 0
+    leftovers = list(proc_kb.blobs.paths())
     assert len(leftovers) == 1  # the array copy was written before the kill
-    report = kb.gc(grace_s=0)
-    assert report.removed_blobs == 1 and report.freed_bytes > 0 and list(kb.blobs.paths()) == []
+    report = proc_kb.gc(grace_s=0)
+    assert report.removed_blobs == 1 and report.freed_bytes > 0 and list(proc_kb.blobs.paths()) == []
 
 
-def test_a_writer_killed_at_a_random_moment_leaves_a_consistent_store(kb_spec, kb: KnowledgeBase) -> None:
-    proc = _worker(kb_spec, task="put_forever")
+def test_a_writer_killed_at_a_random_moment_leaves_a_consistent_store(
+    proc_spec, proc_kb: KnowledgeBase
+) -> None:
+    proc = _worker(proc_spec, task="put_forever")
     assert proc.stdout is not None
     deadline = time.monotonic() + 120
     lines = 0
@@ -251,38 +253,40 @@ def test_a_writer_killed_at_a_random_moment_leaves_a_consistent_store(kb_spec, k
     proc.kill()
     proc.wait(timeout=30)
     assert lines >= 3, proc.stderr.read() if proc.stderr else ""
-    visible = kb.search(limit=10_000)
+    visible = proc_kb.search(limit=10_000)
     assert len(visible) >= 3
     for item in visible:
-        assert kb.read_array(item, "v").shape == (32, 32, 32)
-    assert kb.verify().ok
+        assert proc_kb.read_array(item, "v").shape == (32, 32, 32)
+    assert proc_kb.verify().ok
 
 
-def test_concurrent_writer_processes_lose_nothing(kb_spec, kb: KnowledgeBase) -> None:
+def test_concurrent_writer_processes_lose_nothing(proc_spec, proc_kb: KnowledgeBase) -> None:
     workers, count, distinct = 3, 8, 4
     procs = [
-        _worker(kb_spec, task="put_many", worker=w, count=count, distinct=distinct) for w in range(workers)
+        _worker(proc_spec, task="put_many", worker=w, count=count, distinct=distinct) for w in range(workers)
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    items = kb.search(limit=1000)
+    items = proc_kb.search(limit=1000)
     assert sorted(i.name for i in items) == sorted(f"w{w}-{n}" for w in range(workers) for n in range(count))
-    assert kb.stats()["blobs"] == distinct  # identical content stored once, even when written concurrently
+    assert (
+        proc_kb.stats()["blobs"] == distinct
+    )  # identical content stored once, even when written concurrently
     for item in items:
-        assert float(kb.read_array(item, "v", region=(0, 0, 0))) == item.metadata["n"] % distinct
-    assert kb.verify().ok
-    assert kb.gc(grace_s=0).removed_blobs == 0  # racing writers removed their redundant copies
-    assert len(list(kb.blobs.paths())) == distinct
+        assert float(proc_kb.read_array(item, "v", region=(0, 0, 0))) == item.metadata["n"] % distinct
+    assert proc_kb.verify().ok
+    assert proc_kb.gc(grace_s=0).removed_blobs == 0  # racing writers removed their redundant copies
+    assert len(list(proc_kb.blobs.paths())) == distinct
 
 
-def test_concurrent_puts_with_one_cache_key_store_one_item(kb_spec, kb: KnowledgeBase) -> None:
+def test_concurrent_puts_with_one_cache_key_store_one_item(proc_spec, proc_kb: KnowledgeBase) -> None:
     procs = [
-        _worker(kb_spec, task="put_many", worker=w, count=3, distinct=1, cache_key="stage:42")
+        _worker(proc_spec, task="put_many", worker=w, count=3, distinct=1, cache_key="stage:42")
         for w in range(3)
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    assert kb.count(latest=False) == 1
-    assert kb.find_by_key("stage:42") is not None
+    assert proc_kb.count(latest=False) == 1
+    assert proc_kb.find_by_key("stage:42") is not None

@@ -84,7 +84,9 @@ ORACLES = {
 }
 
 
-def test_search_matches_the_python_oracle(populated) -> None:
+def test_search_matches_the_python_oracle(populated, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xrai.kb.local as local
+
     kb, items = populated
     stored = {i.id: kb.get(i.id).metadata for i in items}
     for query, oracle in ORACLES.items():
@@ -93,6 +95,11 @@ def test_search_matches_the_python_oracle(populated) -> None:
         found = {i.id for i in kb.search(query, limit=1000)}
         assert found == expected, query
         assert kb.count(query) == len(expected), query
+        newest = [i.id for i in reversed(items) if i.id in expected]
+        for factor in (20, 2, 1):  # the newest-window probe (whole window, partial, too small) or the index
+            monkeypatch.setattr(local, "_PROBE_WINDOW_FACTOR", factor)
+            assert [i.id for i in kb.search(query, limit=3)] == newest[:3], (query, factor)
+            assert [i.id for i in kb.search(query, limit=2, offset=2)] == newest[2:4], (query, factor)
 
 
 def test_units_in_metadata_and_query_agree(kb: KnowledgeBase) -> None:

@@ -36,7 +36,15 @@ from xrai.kb._metadata import is_unit_key
 from xrai.kb._schema import item_props, item_tags, items
 from xrai.units import to_canonical
 
-__all__ = ["ITEM_FIELDS", "ArrayOf", "QueryError", "compile_pk_set", "compile_query", "parse_query"]
+__all__ = [
+    "ITEM_FIELDS",
+    "ArrayOf",
+    "QueryError",
+    "compile_pk_set",
+    "compile_probe",
+    "compile_query",
+    "parse_query",
+]
 
 #: Names that refer to the item itself rather than to its metadata (``metadata.<name>`` reaches metadata).
 ITEM_FIELDS = ("kind", "name", "tag", "project", "run", "version", "created_at", "id", "series", "private")
@@ -279,6 +287,33 @@ def compile_pk_set(tree: Any) -> sa.Select[Any]:
     if tree.item_field:
         return sa.select(items.c.pk).where(_item_condition(tree))
     return sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, _prop_condition(tree))
+
+
+def compile_probe(tree: Any) -> sa.ColumnElement[bool]:
+    """The query as a per-item condition with correlated ``EXISTS`` probes into ``item_props``.
+
+    Cheap per item (the probes use the ``item_pk`` index), so it suits scanning a window of the newest items when
+    the filter is broad; :func:`compile_pk_set` suits selective filters.
+    """
+    if isinstance(tree, BoolNode):
+        args = [compile_probe(a) for a in tree.args]
+        if tree.op == "and":
+            return sa.and_(*args)
+        if tree.op == "or":
+            return sa.or_(*args)
+        return sa.not_(args[0])
+    if isinstance(tree, Range):
+        bounds = [_prop_condition(part) for part in tree.parts]
+        return _probe(tree.field, *bounds)
+    if isinstance(tree, Exists):
+        return _probe(tree.field)
+    if tree.item_field:
+        return _item_condition(tree)
+    return _probe(tree.field, _prop_condition(tree))
+
+
+def _probe(key: str, *conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    return sa.exists().where(item_props.c.item_pk == items.c.pk, item_props.c.key == key, *conditions)
 
 
 class ArrayOf(sa.sql.expression.ColumnElement[Any]):

@@ -55,7 +55,7 @@ from xrai.kb._model import (
     check_kind,
     check_project,
 )
-from xrai.kb._query import ArrayOf, compile_pk_set, parse_query
+from xrai.kb._query import ArrayOf, compile_pk_set, compile_probe, parse_query
 from xrai.kb.base import ArrayLike, KnowledgeBase, Region, _id_of
 from xrai.kb.hashing import array_hash, canonical_dtype
 
@@ -68,6 +68,8 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DB_URL = re.compile(r"^[a-z][a-z0-9+]*://")
 _BATCH = 500  # ids per IN (...) list
 MAX_GRACE_S = 100 * 365.25 * 86400.0
+_PROBE_MAX_RESULTS = 1000  # searches asking for at most this many results try the window probe first
+_PROBE_WINDOW_FACTOR = 20  # the window holds this many newest items per result asked for
 _ITEM_COLUMNS = [c for c in S.items.c if c.name != "fts"]  # the search vector is never read back
 
 
@@ -847,15 +849,17 @@ class LocalKnowledgeBase(KnowledgeBase):
 
     def _conditions(
         self, query: str | None, *, kind: str | None, text: str | None, tags: Sequence[str], project: str | None,
-        latest: bool, visible_projects: Sequence[str] | None = None,
+        latest: bool, visible_projects: Sequence[str] | None = None, probe: bool = False,
     ) -> list[sa.ColumnElement[bool]]:  # fmt: skip
         conditions: list[sa.ColumnElement[bool]] = []
         if query:
-            matches = compile_pk_set(parse_query(query))
-            if self.dialect == "postgresql":
-                conditions.append(S.items.c.pk == sa.any_(ArrayOf(matches)))
+            tree = parse_query(query)
+            if probe:
+                conditions.append(compile_probe(tree))
+            elif self.dialect == "postgresql":
+                conditions.append(S.items.c.pk == sa.any_(ArrayOf(compile_pk_set(tree))))
             else:
-                conditions.append(S.items.c.pk.in_(matches))
+                conditions.append(S.items.c.pk.in_(compile_pk_set(tree)))
         if kind:
             check_kind(kind)
             conditions.append(
@@ -906,23 +910,30 @@ class LocalKnowledgeBase(KnowledgeBase):
             raise ConfigError(f"limit = {limit!r} is not allowed: must be between 0 and 100000")
         if int(offset) < 0:
             raise ConfigError(f"offset = {offset!r} is not allowed: must be >= 0")
-        conditions = self._conditions(
-            query,
-            kind=kind,
-            text=text,
-            tags=tags,
-            project=project,
-            latest=latest,
-            visible_projects=visible_projects,
-        )
-        select = (
-            sa.select(*_ITEM_COLUMNS)
-            .where(*conditions)
-            .order_by(S.items.c.pk.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+        options: dict[str, Any] = {"kind": kind, "text": text, "tags": tags, "project": project, "latest": latest,
+                                   "visible_projects": visible_projects}  # fmt: skip
+        newest_first = S.items.c.pk.desc()
         with read_tx(self.engine) as conn:
+            wanted = int(limit) + int(offset)
+            if query and 0 < wanted <= _PROBE_MAX_RESULTS:
+                # A broad filter finds its newest matches among the newest items: probe a window of them first
+                # (cheap per item). If the window holds enough matches they are the answer, since every item
+                # outside it is older; otherwise evaluate the filter on the index (best for selective filters).
+                top = conn.execute(sa.select(sa.func.max(S.items.c.pk))).scalar() or 0
+                window = S.items.c.pk > top - wanted * _PROBE_WINDOW_FACTOR
+                probe = self._conditions(query, probe=True, **options)
+                select = sa.select(*_ITEM_COLUMNS).where(window, *probe).order_by(newest_first)
+                found = self._load(conn, select.limit(limit).offset(offset))
+                if len(found) == limit:
+                    return found
+            conditions = self._conditions(query, **options)
+            select = (
+                sa.select(*_ITEM_COLUMNS)
+                .where(*conditions)
+                .order_by(newest_first)
+                .limit(limit)
+                .offset(offset)
+            )
             return self._load(conn, select)
 
     def count(
