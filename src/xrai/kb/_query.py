@@ -24,7 +24,7 @@ import keyword
 import tokenize
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -321,7 +321,7 @@ class ArrayOf(sa.sql.expression.ColumnElement[Any]):
     are fetched through the primary-key index."""
 
     inherit_cache = True
-    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [("select", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("select", InternalTraversal.dp_clauseelement)]  # noqa: RUF012 (SQLAlchemy API)
 
     def __init__(self, select: sa.Select[Any]) -> None:
         self.select = select
