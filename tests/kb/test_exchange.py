@@ -68,7 +68,8 @@ def test_tiff_npy_zarr_export_and_import(local_kb, tmp_path) -> None:
     npy = local_kb.export(item, tmp_path / "vol.npy")
     np.testing.assert_array_equal(np.load(npy), volume)
     zarr_path = local_kb.export(item, tmp_path / "item.zarr")
-    again = local_kb.import_file(zarr_path, kind="dataset.volume")
+    again = local_kb.import_file(zarr_path)
+    assert (again.kind, again.name, again.metadata["pixel_size_m"]) == ("dataset.volume", "vol", 1e-6)
     assert again.arrays["volume"].hash == item.arrays["volume"].hash
     assert again.arrays["mask"].hash == item.arrays["mask"].hash
     from_npy = local_kb.import_file(npy)

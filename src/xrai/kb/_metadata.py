@@ -1,4 +1,4 @@
-"""Metadata validation: JSON-safe values, canonical units by key suffix, and the flattened search index rows.
+"""Metadata validation: JSON-safe values (string keys without dots), canonical units by key suffix, and the flattened search index rows.
 
 A key with a unit suffix (``energy_kev``, ``pixel_size_m``, see :mod:`xrai.units`) holds a canonical float: a
 string or pint Quantity is converted (``"25 keV"`` -> 25.0, ``"0.65 um"`` -> 6.5e-07), a plain number is taken
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,7 +24,6 @@ from xrai.units import canonical_unit, to_canonical
 
 __all__ = ["MAX_INDEXED_LIST", "MAX_INDEXED_TEXT", "flatten", "is_unit_key", "normalise_metadata"]
 
-KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_INDEXED_TEXT = 256
 MAX_INDEXED_LIST = 64
 MAX_DEPTH = 16
@@ -58,10 +56,10 @@ def _normalise_mapping(mapping: Mapping[str, Any], path: str, depth: int) -> dic
         raise ConfigError(f"{path} is nested deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = {}
     for key, value in mapping.items():
-        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        if not isinstance(key, str) or not key or len(key) > 200 or "." in key:
             raise ConfigError(
-                f"{path} key {key!r} is not allowed: keys are identifiers (letters, digits, '_', "
-                f"at most 100 characters, not starting with a digit)"
+                f"{path} key {key!r} is not allowed: keys are non-empty strings of at most 200 characters "
+                f"without '.' (the dot separates nested keys in searches)"
             )
         out[key] = _normalise_value(value, key, f"{path}.{key}", depth + 1)
     return out

@@ -72,9 +72,12 @@ def import_path(
             arrays: dict[str, Any] = {"data": node}
         else:
             arrays = {key: value for key, value in node.arrays()}
-        attrs = {k: v for k, v in dict(node.attrs).items() if isinstance(k, str) and k.isidentifier()}
-        return kb.put(kind=kind or "dataset", name=label, metadata={**_plain(attrs), "source_file": path.name,
-                      **extra}, arrays=arrays, **common)  # fmt: skip
+        attrs = {k: v for k, v in dict(node.attrs).items() if isinstance(k, str) and k and "." not in k}
+        origin = attrs.pop("xrai_item", None)  # written by export: restore kind, name and metadata
+        origin = origin if isinstance(origin, dict) else {}
+        meta = {**_plain(origin.get("metadata") or {}), **_plain(attrs), "source_file": path.name, **extra}
+        return kb.put(kind=kind or origin.get("kind") or "dataset", name=name or origin.get("name") or label,
+                      metadata=meta, arrays=arrays, **common)  # fmt: skip
     if suffix in (".tif", ".tiff") and kind in _VOLUME_KINDS:
         from xrai.io import read_tiff_stack
 
@@ -106,7 +109,7 @@ def import_path(
 
 
 def _plain(value: Any) -> Any:
-    """JSON-round-trip free metadata and drop keys that are not identifiers (the KB's key rule)."""
+    """JSON-round-trip free metadata and drop keys the KB refuses (empty, dotted, over 200 characters)."""
     if isinstance(value, Mapping):
         return {
             k: _plain(v)
