@@ -456,7 +456,7 @@ def composition_groups(
     groups: dict[Any, tuple[MaterialLike, float, dict[MaterialLike, float]]] = {}
     for material in materials:
         try:
-            resolved = get_material(material)  # type: ignore[arg-type]
+            resolved = get_material(material)
         except XraiError:
             resolved = None
         if type(resolved) is not Material:  # a subclass may compute its optical constants otherwise
