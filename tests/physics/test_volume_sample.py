@@ -110,3 +110,17 @@ def test_a_deforming_sample_ignores_the_prefetch() -> None:
     still = sample.thickness_maps(angle_rad=0.0, time_s=0.0, **grid)
     moved = sample.thickness_maps(angle_rad=0.0, time_s=0.01, **grid)  # a quarter period: amplitude 1
     assert not np.array_equal(still[volume.materials[1]], moved[volume.materials[1]])
+
+
+def test_samples_pickle_without_their_cache() -> None:
+    import pickle
+
+    sample = VolumeSample(volume=_sample(), cache_bytes=10**6)
+    grid = {"shape": SHAPE, "pixel_size_m": VOXEL, "center_col": 9.5}
+    maps = sample.thickness_maps(angle_rad=0.2, time_s=0.0, **grid)
+    copy = pickle.loads(pickle.dumps(sample))  # e.g. sent to a Dask worker
+    assert copy._cache == {} and copy.cache_bytes == 10**6
+    assert dict(copy.volume.materials) == dict(sample.volume.materials)
+    again = copy.thickness_maps(angle_rad=0.2, time_s=0.0, **grid)
+    for key in maps:
+        np.testing.assert_array_equal(again[key], maps[key])

@@ -198,6 +198,15 @@ class VolumeSample:
         check_range("period_s", self.period_s, low=0, low_inclusive=False, unit="s")
         check_range("cache_bytes", self.cache_bytes, low=0, high=2**40, unit="bytes")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the cache stays behind (a pickled sample, e.g. for a Dask worker, starts empty)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_cache"}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_cache", {})
+
     def volume_at(self, time_s: float) -> Any:
         """The (deformed) voxel sample at ``time_s``."""
         if self.displacement_px is None:

@@ -129,6 +129,10 @@ class VoxelSample:
         object.__setattr__(self, "materials", types.MappingProxyType(table))
         object.__setattr__(self, "voxel_size_m", float(voxel))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the material table is a mappingproxy, which does not pickle (multiprocessing, Dask): rebuild it
+        return (_rebuild_sample, (self.labels, dict(self.materials), self.voxel_size_m))
+
     @classmethod
     def from_masks(
         cls, masks: Mapping[MaterialLike, npt.ArrayLike], *, voxel_size_m: float | str
@@ -176,6 +180,12 @@ class VoxelSample:
         """Volume (m³) of every material of the table."""
         voxel_m3 = self.voxel_size_m**3
         return {key: float(np.count_nonzero(self.mask(key))) * voxel_m3 for key in self.material_keys}
+
+
+def _rebuild_sample(
+    labels: npt.NDArray[np.integer[Any]], materials: dict[int, MaterialLike], voxel_size_m: float
+) -> VoxelSample:
+    return VoxelSample(labels=labels, materials=materials, voxel_size_m=voxel_size_m)
 
 
 def _row_overlap(nz: int, n_rows: int, ratio: float) -> npt.NDArray[np.float64]:
