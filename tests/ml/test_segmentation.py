@@ -29,7 +29,6 @@ DICE_FLOOR = 0.6
 
 @pytest.fixture(scope="module")
 def demo_model() -> SegmentationModel:
-    torch.set_num_threads(2)
     return load_demo_model()
 
 
@@ -155,6 +154,12 @@ def test_tta_and_mc_dropout_uncertainty(demo_model: SegmentationModel) -> None:
     edges = ndimage.morphological_gradient(fish.labels, size=3) > 0
     far = ndimage.binary_erosion(fish.labels == 0, iterations=4)
     assert result.uncertainty[edges].mean() > 3 * result.uncertainty[far].mean()
+    # MC dropout is reproducible by its seed and leaves the caller's torch RNG alone.
+    state = torch.get_rng_state()
+    a = segment_volume(demo_model, image, mc_samples=2, seed=7, uncertainty_map=True, progress=False)
+    b = segment_volume(demo_model, image, mc_samples=2, seed=7, uncertainty_map=True, progress=False)
+    assert torch.equal(state, torch.get_rng_state())
+    np.testing.assert_array_equal(a.uncertainty, b.uncertainty)
     # Without dropout in the network, MC dropout is refused.
     no_dropout = SegmentationModel(
         build_unet(len(FISH_LABELS), dropout=0.0),

@@ -262,8 +262,8 @@ def segment_volume(
 
     stats = np.zeros((n_classes, 4), dtype=np.float64)  # count, soft count, Σ entropy, Σ mutual information
     buffer: dict[int, list[Any]] = {}  # z -> [Σ slab outputs (C' × y × x), number of slabs]
-    torch.manual_seed(seed)
     show = get_options().progress if progress is None else progress
+    fork = torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
     def flush(upto: int) -> None:
         ready = sorted(z for z in buffer if z < upto)
@@ -287,7 +287,9 @@ def segment_volume(
             if entropy_out is not None:
                 entropy_out[z0:z1] = entropy.numpy().astype(np.float32)
 
-    with _progress(show, "segmenting", len(starts)) as advance, torch.no_grad():
+    # Dropout masks come from the global torch RNG: seed a forked copy, leave the caller's state untouched.
+    with fork, _progress(show, "segmenting", len(starts)) as advance, torch.no_grad():
+        torch.manual_seed(seed)
         for i, start in enumerate(starts):
             slab = np.asarray(volume[start : start + depth], dtype=np.float32)
             x = torch.from_numpy((slab - lo) / (hi - lo))[None, None]
