@@ -120,6 +120,10 @@ def test_item_fields_kinds_tags_projects_and_paging(populated) -> None:
     assert kb.count("kind == 'dataset.raw_scan'") == 20
     assert kb.count(kind="data") == 0  # a kind prefix must end at a dot
     assert kb.count(tags=["batch1"]) == 20 and kb.count("tag == 'batch1'") == 20
+    newest_tagged = ["fish-019", "fish-018", "fish-017"]
+    assert [i.name for i in kb.search("tag == 'batch1'", limit=3)] == newest_tagged
+    assert [i.name for i in kb.search("exists(n_angles)", tags=["batch1"], limit=3)] == newest_tagged
+    assert [i.name for i in kb.search("tag != 'batch1'", limit=1)] == ["fish-039"]
     assert kb.count("name == 'fish-003'") == 1 and kb.count("metadata.name == 'fish-003'") == 0
     newest_first = kb.search(kind="dataset", limit=10)
     assert [i.id for i in newest_first] == [i.id for i in reversed(items)][:10]

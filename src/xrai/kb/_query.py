@@ -303,13 +303,17 @@ def compile_probe(tree: Any) -> sa.ColumnElement[bool]:
             return sa.or_(*args)
         return sa.not_(args[0])
     if isinstance(tree, Range):
-        bounds = [_prop_condition(part) for part in tree.parts]
+        bounds = [_prop_condition(part, probe=True) for part in tree.parts]
         return _probe(tree.field, *bounds)
     if isinstance(tree, Exists):
         return _probe(tree.field)
+    if tree.item_field and tree.field == "tag" and tree.op in ("==", "in", "!=", "not in"):
+        tags = tree.value if isinstance(tree.value, list) else [tree.value]
+        has = sa.exists().where(item_tags.c.item_pk == items.c.pk, item_tags.c.tag.in_(tags))
+        return has if tree.op in ("==", "in") else sa.not_(has)
     if tree.item_field:
         return _item_condition(tree)
-    return _probe(tree.field, _prop_condition(tree))
+    return _probe(tree.field, _prop_condition(tree, probe=True))
 
 
 def _probe(key: str, *conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
@@ -333,8 +337,11 @@ def _compile_array_of(element: ArrayOf, compiler: Any, **kw: Any) -> str:
     return f"ARRAY({compiler.process(element.select, **kw)})"
 
 
-def _prop_condition(cmp: Cmp) -> sa.ColumnElement[bool]:
-    num, txt = item_props.c.num, item_props.c.txt
+def _prop_condition(cmp: Cmp, *, probe: bool = False) -> sa.ColumnElement[bool]:
+    num: Any = item_props.c.num
+    txt: Any = item_props.c.txt
+    if probe:  # no-op expressions keep SQLite from choosing a (key, value) index over (item_pk, key)
+        num, txt = num + 0, txt + ""
     op, value = cmp.op, cmp.value
     if op in ("in", "not in"):
         numbers = [float(v) for v in value if isinstance(v, int | float)]

@@ -7,7 +7,7 @@ Index design (see ``docs/knowledge-base.md``):
   ``previous_id`` keeps history linear; unique ``cache_key`` makes memoised puts idempotent.
 - ``item_props``: the metadata search index, one row per scalar leaf (``key``, ``num`` or ``txt``) with covering
   indexes ``(key, num, item_pk)`` and ``(key, txt, item_pk)``: a filter ``energy_kev > 20`` is one index range
-  scan whatever the number of items or distinct keys. The full metadata is also kept as JSON (JSONB with a
+  scan whatever the number of items or distinct keys; ``(item_pk, key)`` serves per-item probes (and cascades). The full metadata is also kept as JSON (JSONB with a
   ``jsonb_path_ops`` GIN index on PostgreSQL for ad-hoc containment queries).
 - ``item_inputs``: lineage edges (``item_pk`` derived from ``input_pk``), indexed both ways for recursive CTEs;
   ``input_pk`` is ``ON DELETE RESTRICT``, so the database itself refuses to orphan a derived item.
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The Alembic head revision this code expects (kept equal to the newest file in ``migrations/versions``).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -134,10 +134,11 @@ item_tags = sa.Table(
 item_props = sa.Table(
     "item_props",
     metadata,
-    sa.Column("item_pk", BigInt, sa.ForeignKey("items.pk", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("item_pk", BigInt, sa.ForeignKey("items.pk", ondelete="CASCADE"), nullable=False),
     sa.Column("key", sa.String(300), nullable=False),
     sa.Column("num", sa.Float(), nullable=True),
     sa.Column("txt", sa.String(256), nullable=True),
+    sa.Index("ix_item_props_item_key", "item_pk", "key"),
     sa.Index("ix_item_props_key_num", "key", "num", "item_pk"),
     sa.Index("ix_item_props_key_txt", "key", "txt", "item_pk"),
 )

@@ -860,12 +860,14 @@ class LocalKnowledgeBase(KnowledgeBase):
                 conditions.append(S.items.c.pk == sa.any_(ArrayOf(compile_pk_set(tree))))
             else:
                 conditions.append(S.items.c.pk.in_(compile_pk_set(tree)))
+        # probing a window of the newest items must be driven by the primary key: no-op expressions keep
+        # SQLite from scanning the kind or project index instead
+        kind_column: Any = S.items.c.kind + "" if probe else S.items.c.kind
+        project_column: Any = S.items.c.project + "" if probe else S.items.c.project
         if kind:
             check_kind(kind)
             conditions.append(
-                sa.or_(
-                    S.items.c.kind == kind, sa.and_(S.items.c.kind >= f"{kind}.", S.items.c.kind < f"{kind}/")
-                )
+                sa.or_(kind_column == kind, sa.and_(kind_column >= f"{kind}.", kind_column < f"{kind}/"))
             )
         if text:
             terms = _text_terms(text)
@@ -880,11 +882,16 @@ class LocalKnowledgeBase(KnowledgeBase):
                 tsquery = " & ".join(f"{t}:*" for t in terms)
                 conditions.append(S.items.c.fts.bool_op("@@")(sa.func.to_tsquery("simple", tsquery)))
         for tag in tags:
-            conditions.append(
-                S.items.c.pk.in_(sa.select(S.item_tags.c.item_pk).where(S.item_tags.c.tag == tag))
-            )
+            if probe:
+                conditions.append(
+                    sa.exists().where(S.item_tags.c.item_pk == S.items.c.pk, S.item_tags.c.tag == tag)
+                )
+            else:
+                conditions.append(
+                    S.items.c.pk.in_(sa.select(S.item_tags.c.item_pk).where(S.item_tags.c.tag == tag))
+                )
         if project is not None:
-            conditions.append(S.items.c.project == project)
+            conditions.append(project_column == project)
         if latest:
             conditions.append(S.items.c.is_latest == sa.true())
         if visible_projects is not None:
