@@ -362,7 +362,7 @@ def _prop_condition(cmp: Cmp, *, probe: bool = False) -> sa.ColumnElement[bool]:
         number = float(value)
         if op == "==":
             low, high = _tolerance(number)
-            return num.between(low, high)
+            return num.between(low, high)  # type: ignore[no-any-return]
         if op == "!=":
             low, high = _tolerance(number)
             return sa.and_(num.is_not(None), sa.not_(num.between(low, high)))
