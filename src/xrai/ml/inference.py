@@ -266,26 +266,36 @@ def segment_volume(
     fork = torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
     def flush(upto: int) -> None:
+        """Turn the planes below ``upto`` (all their windows done) into labels, a few planes at a time."""
         ready = sorted(z for z in buffer if z < upto)
         if not ready:
             return
-        block = torch.stack([buffer[z][0] / buffer[z][1] for z in ready])  # [k, C', y, x]
-        for z in ready:
-            del buffer[z]
-        probs = block[:, :n_classes]
-        hard = torch.argmax(probs, dim=1)
         z0, z1 = ready[0], ready[-1] + 1
-        labels_out[z0:z1] = hard.numpy().astype(np.uint8)
-        onehot = torch.nn.functional.one_hot(hard, n_classes).permute(0, 3, 1, 2).to(torch.float64)
-        stats[:, 0] += onehot.sum(dim=(0, 2, 3)).numpy()
-        stats[:, 1] += probs.to(torch.float64).sum(dim=(0, 2, 3)).numpy()
-        if with_entropy:
-            entropy = -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
-            mutual = (entropy - block[:, n_classes]).clamp_min(0.0)
-            stats[:, 2] += (onehot * entropy[:, None].to(torch.float64)).sum(dim=(0, 2, 3)).numpy()
-            stats[:, 3] += (onehot * mutual[:, None].to(torch.float64)).sum(dim=(0, 2, 3)).numpy()
-            if entropy_out is not None:
-                entropy_out[z0:z1] = entropy.numpy().astype(np.float32)
+        labels_block = np.empty((z1 - z0, shape[1], shape[2]), dtype=np.uint8)
+        entropy_block = np.empty(labels_block.shape, dtype=np.float32) if entropy_out is not None else None
+        for i in range(0, len(ready), 8):
+            planes = ready[i : i + 8]
+            block = torch.stack([buffer[z][0] / buffer[z][1] for z in planes])  # [k, C', y, x]
+            for z in planes:
+                del buffer[z]
+            probs = block[:, :n_classes]
+            hard = torch.argmax(probs, dim=1)
+            flat = hard.flatten()
+            labels_block[i : i + len(planes)] = hard.numpy()
+            stats[:, 0] += torch.bincount(flat, minlength=n_classes).numpy()
+            stats[:, 1] += probs.sum(dim=(0, 2, 3), dtype=torch.float64).numpy()
+            if with_entropy:
+                entropy = -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=1)
+                mutual = (entropy - block[:, n_classes]).clamp_min(0.0)
+                sums = torch.zeros((2, n_classes), dtype=torch.float64)
+                sums[0].index_add_(0, flat, entropy.flatten().to(torch.float64))
+                sums[1].index_add_(0, flat, mutual.flatten().to(torch.float64))
+                stats[:, 2:] += sums.T.numpy()
+                if entropy_block is not None:
+                    entropy_block[i : i + len(planes)] = entropy.numpy()
+        labels_out[z0:z1] = labels_block
+        if entropy_block is not None:
+            entropy_out[z0:z1] = entropy_block
 
     # Dropout masks come from the global torch RNG: seed a forked copy, leave the caller's state untouched.
     with fork, _progress(show, "segmenting", len(starts)) as advance, torch.no_grad():
@@ -304,12 +314,17 @@ def segment_volume(
                 device=torch.device("cpu"),
             )
             assert isinstance(result, torch.Tensor)
-            slab_out = result[0].float()
-            for k in range(slab_out.shape[1]):
-                entry = buffer.setdefault(start + k, [torch.zeros_like(slab_out[:, k]), 0])
-                entry[0] += slab_out[:, k]
-                entry[1] += 1
             next_start = starts[i + 1] if i + 1 < len(starts) else shape[0]
+            slab_out = result[0]
+            for k in range(slab_out.shape[1]):
+                plane = slab_out[:, k]
+                if start + k in buffer:
+                    buffer[start + k][0] += plane
+                    buffer[start + k][1] += 1
+                else:
+                    # Planes that the next window also covers are copied; the others stay views until flushed.
+                    buffer[start + k] = [plane.clone() if start + k >= next_start else plane, 1]
+            del result, slab_out, plane, x
             flush(next_start)
             advance(1)
     flush(shape[0])
