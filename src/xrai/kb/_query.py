@@ -41,7 +41,6 @@ __all__ = [
     "ArrayOf",
     "QueryError",
     "compile_pk_set",
-    "compile_probe",
     "compile_query",
     "parse_query",
 ]
@@ -289,37 +288,6 @@ def compile_pk_set(tree: Any) -> sa.Select[Any]:
     return sa.select(item_props.c.item_pk).where(item_props.c.key == tree.field, _prop_condition(tree))
 
 
-def compile_probe(tree: Any) -> sa.ColumnElement[bool]:
-    """The query as a per-item condition with correlated ``EXISTS`` probes into ``item_props``.
-
-    Cheap per item (the probes use the ``item_pk`` index), so it suits scanning a window of the newest items when
-    the filter is broad; :func:`compile_pk_set` suits selective filters.
-    """
-    if isinstance(tree, BoolNode):
-        args = [compile_probe(a) for a in tree.args]
-        if tree.op == "and":
-            return sa.and_(*args)
-        if tree.op == "or":
-            return sa.or_(*args)
-        return sa.not_(args[0])
-    if isinstance(tree, Range):
-        bounds = [_prop_condition(part, probe=True) for part in tree.parts]
-        return _probe(tree.field, *bounds)
-    if isinstance(tree, Exists):
-        return _probe(tree.field)
-    if tree.item_field and tree.field == "tag" and tree.op in ("==", "in", "!=", "not in"):
-        tags = tree.value if isinstance(tree.value, list) else [tree.value]
-        has = sa.exists().where(item_tags.c.item_pk == items.c.pk, item_tags.c.tag.in_(tags))
-        return has if tree.op in ("==", "in") else sa.not_(has)
-    if tree.item_field:
-        return _item_condition(tree)
-    return _probe(tree.field, _prop_condition(tree, probe=True))
-
-
-def _probe(key: str, *conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
-    return sa.exists().where(item_props.c.item_pk == items.c.pk, item_props.c.key == key, *conditions)
-
-
 class ArrayOf(sa.sql.expression.ColumnElement[Any]):
     """PostgreSQL ``ARRAY(subquery)``: used as ``pk = ANY(ARRAY(...))`` the subquery runs once and the items
     are fetched through the primary-key index."""
@@ -337,11 +305,9 @@ def _compile_array_of(element: ArrayOf, compiler: Any, **kw: Any) -> str:
     return f"ARRAY({compiler.process(element.select, **kw)})"
 
 
-def _prop_condition(cmp: Cmp, *, probe: bool = False) -> sa.ColumnElement[bool]:
+def _prop_condition(cmp: Cmp) -> sa.ColumnElement[bool]:
     num: Any = item_props.c.num
     txt: Any = item_props.c.txt
-    if probe:  # no-op expressions keep SQLite from choosing a (key, value) index over (item_pk, key)
-        num, txt = num + 0, txt + ""
     op, value = cmp.op, cmp.value
     if op in ("in", "not in"):
         numbers = [float(v) for v in value if isinstance(v, int | float)]

@@ -7,7 +7,7 @@ Index design (see ``docs/knowledge-base.md``):
   ``previous_id`` keeps history linear; unique ``cache_key`` makes memoised puts idempotent.
 - ``item_props``: the metadata search index, one row per scalar leaf (``key``, ``num`` or ``txt``) with covering
   indexes ``(key, num, item_pk)`` and ``(key, txt, item_pk)``: a filter ``energy_kev > 20`` is one index range
-  scan whatever the number of items or distinct keys; ``(item_pk, key)`` serves per-item probes (and cascades). The full metadata is also kept as JSON (JSONB with a
+  scan whatever the number of items or distinct keys; ``(item_pk, key)`` serves per-item lookups and cascades. The full metadata is also kept as JSON (JSONB with a
   ``jsonb_path_ops`` GIN index on PostgreSQL for ad-hoc containment queries).
 - ``item_inputs``: lineage edges (``item_pk`` derived from ``input_pk``), indexed both ways for recursive CTEs;
   ``input_pk`` is ``ON DELETE RESTRICT``, so the database itself refuses to orphan a derived item.

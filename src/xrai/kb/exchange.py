@@ -75,7 +75,12 @@ def import_path(
         attrs = {k: v for k, v in dict(node.attrs).items() if isinstance(k, str) and k and "." not in k}
         origin = attrs.pop("xrai_item", None)  # written by export: restore kind, name and metadata
         origin = origin if isinstance(origin, dict) else {}
-        restored = {**_plain(origin.get("metadata") or {}), **_plain(attrs), "source_file": path.name, **extra}
+        restored = {
+            **_plain(origin.get("metadata") or {}),
+            **_plain(attrs),
+            "source_file": path.name,
+            **extra,
+        }
         return kb.put(kind=kind or origin.get("kind") or "dataset", name=name or origin.get("name") or label,
                       metadata=restored, arrays=arrays, **common)  # fmt: skip
     if suffix in (".tif", ".tiff") and kind in _VOLUME_KINDS:

@@ -55,7 +55,7 @@ from xrai.kb._model import (
     check_kind,
     check_project,
 )
-from xrai.kb._query import ArrayOf, compile_pk_set, compile_probe, parse_query
+from xrai.kb._query import ArrayOf, compile_pk_set, parse_query
 from xrai.kb.base import ArrayLike, KnowledgeBase, Region, _id_of
 from xrai.kb.hashing import array_hash, canonical_dtype
 
@@ -68,8 +68,6 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DB_URL = re.compile(r"^[a-z][a-z0-9+]*://")
 _BATCH = 500  # ids per IN (...) list
 MAX_GRACE_S = 100 * 365.25 * 86400.0
-_PROBE_MAX_RESULTS = 1000  # searches asking for at most this many results try the window probe first
-_PROBE_WINDOW_FACTOR = 20  # the window holds this many newest items per result asked for
 _ITEM_COLUMNS = [c for c in S.items.c if c.name != "fts"]  # the search vector is never read back
 
 
@@ -849,23 +847,18 @@ class LocalKnowledgeBase(KnowledgeBase):
 
     def _conditions(
         self, query: str | None, *, kind: str | None, text: str | None, tags: Sequence[str], project: str | None,
-        latest: bool, visible_projects: Sequence[str] | None = None, probe: bool = False,
+        latest: bool, visible_projects: Sequence[str] | None = None,
     ) -> list[sa.ColumnElement[bool]]:  # fmt: skip
         conditions: list[sa.ColumnElement[bool]] = []
         if query:
             tree = parse_query(query)
-            if probe:
-                conditions.append(compile_probe(tree))
-            elif self.dialect == "postgresql":
+            if self.dialect == "postgresql":
                 conditions.append(S.items.c.pk == sa.any_(ArrayOf(compile_pk_set(tree))))
             else:
                 conditions.append(S.items.c.pk.in_(compile_pk_set(tree)))
-        # probing a window of the newest items must be driven by the primary key: no-op expressions keep
-        # SQLite from scanning the kind or project index instead
-        kind_column: Any = S.items.c.kind + "" if probe else S.items.c.kind
-        project_column: Any = S.items.c.project + "" if probe else S.items.c.project
         if kind:
             check_kind(kind)
+            kind_column = S.items.c.kind
             conditions.append(
                 sa.or_(kind_column == kind, sa.and_(kind_column >= f"{kind}.", kind_column < f"{kind}/"))
             )
@@ -882,16 +875,11 @@ class LocalKnowledgeBase(KnowledgeBase):
                 tsquery = " & ".join(f"{t}:*" for t in terms)
                 conditions.append(S.items.c.fts.bool_op("@@")(sa.func.to_tsquery("simple", tsquery)))
         for tag in tags:
-            if probe:
-                conditions.append(
-                    sa.exists().where(S.item_tags.c.item_pk == S.items.c.pk, S.item_tags.c.tag == tag)
-                )
-            else:
-                conditions.append(
-                    S.items.c.pk.in_(sa.select(S.item_tags.c.item_pk).where(S.item_tags.c.tag == tag))
-                )
+            conditions.append(
+                S.items.c.pk.in_(sa.select(S.item_tags.c.item_pk).where(S.item_tags.c.tag == tag))
+            )
         if project is not None:
-            conditions.append(project_column == project)
+            conditions.append(S.items.c.project == project)
         if latest:
             conditions.append(S.items.c.is_latest == sa.true())
         if visible_projects is not None:
@@ -917,30 +905,23 @@ class LocalKnowledgeBase(KnowledgeBase):
             raise ConfigError(f"limit = {limit!r} is not allowed: must be between 0 and 100000")
         if int(offset) < 0:
             raise ConfigError(f"offset = {offset!r} is not allowed: must be >= 0")
-        options: dict[str, Any] = {"kind": kind, "text": text, "tags": tags, "project": project, "latest": latest,
-                                   "visible_projects": visible_projects}  # fmt: skip
-        newest_first = S.items.c.pk.desc()
+        conditions = self._conditions(
+            query,
+            kind=kind,
+            text=text,
+            tags=tags,
+            project=project,
+            latest=latest,
+            visible_projects=visible_projects,
+        )
+        select = (
+            sa.select(*_ITEM_COLUMNS)
+            .where(*conditions)
+            .order_by(S.items.c.pk.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with read_tx(self.engine) as conn:
-            wanted = int(limit) + int(offset)
-            if query and 0 < wanted <= _PROBE_MAX_RESULTS:
-                # A broad filter finds its newest matches among the newest items: probe a window of them first
-                # (cheap per item). If the window holds enough matches they are the answer, since every item
-                # outside it is older; otherwise evaluate the filter on the index (best for selective filters).
-                top = conn.execute(sa.select(sa.func.max(S.items.c.pk))).scalar() or 0
-                window = S.items.c.pk > top - wanted * _PROBE_WINDOW_FACTOR
-                probe = self._conditions(query, probe=True, **options)
-                select = sa.select(*_ITEM_COLUMNS).where(window, *probe).order_by(newest_first)
-                found = self._load(conn, select.limit(limit).offset(offset))
-                if len(found) == limit:
-                    return found
-            conditions = self._conditions(query, **options)
-            select = (
-                sa.select(*_ITEM_COLUMNS)
-                .where(*conditions)
-                .order_by(newest_first)
-                .limit(limit)
-                .offset(offset)
-            )
             return self._load(conn, select)
 
     def count(

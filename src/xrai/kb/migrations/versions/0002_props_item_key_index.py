@@ -1,4 +1,4 @@
-"""Index item_props by (item_pk, key): per-item probes of one key (the newest-window search) use it.
+"""Index item_props by (item_pk, key): per-item lookups of one key use it.
 
 Replaces the single-column item_pk index, of which it is a prefix (foreign-key cascades still use it).
 
