@@ -2,6 +2,7 @@
 
 - :mod:`xrai.analysis.morphometrics`: per-structure volume, surface, centroid, principal axes, intensity,
   sphericity; tables as lists of dicts, CSV / Parquet.
+- :mod:`xrai.analysis.screening`: label-free anomaly screening (parasitoids in pupae), normal models, outliers.
 - :mod:`xrai.analysis.group_stats`: per-feature group tests with Benjamini–Hochberg FDR control, effect sizes,
   PCA, box-plot and PCA-scatter PNGs.
 
@@ -40,6 +41,20 @@ _LAZY: dict[str, str] = {
     "plot_feature_boxes": "group_stats",
     "plot_pca": "group_stats",
     "principal_components": "group_stats",
+    # screening
+    "DEFAULT_MIN_STD": "screening",
+    "INCLUSION_FEATURES": "screening",
+    "Inclusion": "screening",
+    "NormalModel": "screening",
+    "OutlierReport": "screening",
+    "SCREENING_FEATURES": "screening",
+    "ScreeningResult": "screening",
+    "batch_outliers": "screening",
+    "detect_inclusion": "screening",
+    "fit_normal_model": "screening",
+    "screen_batch": "screening",
+    "screen_features": "screening",
+    "screening_features": "screening",
 }
 
 __all__ = sorted(_LAZY)
@@ -62,6 +77,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs; keep in step with _LAZY.
         wide_features,
         write_csv,
         write_parquet,
+    )
+    from xrai.analysis.screening import (  # noqa: F401
+        DEFAULT_MIN_STD,
+        INCLUSION_FEATURES,
+        SCREENING_FEATURES,
+        Inclusion,
+        NormalModel,
+        OutlierReport,
+        ScreeningResult,
+        batch_outliers,
+        detect_inclusion,
+        fit_normal_model,
+        screen_batch,
+        screen_features,
+        screening_features,
     )
 
 
