@@ -18,7 +18,6 @@ import numpy.typing as npt
 from xrai._backend import array_namespace, device_of, is_torch, to_numpy
 from xrai._typing import Array
 from xrai.errors import ApproximationWarning, ConfigError, SamplingWarning
-from xrai.ops.fft import fft2, ifft2
 from xrai.physics.propagation import (
     RefractiveMaterial,
     _apply_kernel,
@@ -153,11 +152,12 @@ def intensity_numpy(
     method: str,
     mollified: bool,
 ) -> np.ndarray:
-    """The numpy hot loop: T only where the sample is, SIMD cos/sin, in-place scipy FFTs, fused numba passes.
+    """The numpy hot loop: T only where the sample is, SIMD cos/sin, pruned in-place FFTs, fused numba passes.
 
-    One complex work buffer serves every energy (no allocation, hence no page faults, in the loop): it is set to
-    1 outside the sample's bounding box, to T inside it, transformed in place, multiplied by the separable
-    kernel, transformed back in place and accumulated.
+    One complex work buffer serves every energy (no allocation, hence no page faults, in the loop). The 2-D
+    FFTs run axis by axis so that the expensive strided pass over the columns is skipped where its result is
+    known: forward, the columns outside the sample's bounding box are all ones, whose transform is ``N·δ``;
+    inverse, only the columns inside the crop (the unpadded field of view) are needed.
     """
     rdtype = maps[0].dtype
     cdtype = np.result_type(rdtype, np.complex64)
@@ -172,7 +172,7 @@ def intensity_numpy(
     crop = (slice(r0, r0 + shape[0]), slice(c0, c0 + shape[1]))
     box = (slice(0, 0), slice(0, 0))
     if rows.size:
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
         local = [np.ascontiguousarray(t[box]) for t in maps]
         amplitude = np.empty_like(local[0])
         phase = np.empty_like(local[0])
@@ -181,8 +181,10 @@ def intensity_numpy(
     for e in active:
         energy = float(energies[e])
         k = wavenumber_per_m(energy)
-        _fill_outside(work, box, 1.0)
         if rows.size:
+            band = work[:, box[1]]  # the columns that hold the sample: T there, 1 above and below it
+            band[: box[0].start] = 1.0
+            band[box[0].stop :] = 1.0
             _weighted_sum_into(amplitude, local, -k * betas[:, e], scratch)
             _weighted_sum_into(phase, local, -k * deltas[:, e], scratch)
             np.exp(amplitude, out=amplitude)
@@ -196,13 +198,42 @@ def intensity_numpy(
             work,
             None,
         )
-        spectrum = fft2(work, overwrite_x=True)
-        spectrum = _apply_kernel(spectrum, kernel)
-        exit_wave = ifft2(spectrum, overwrite_x=True)
-        _accumulate_intensity(total, exit_wave[crop], float(weights[e]))
-        if not np.shares_memory(exit_wave, work):  # pragma: no cover - scipy always works in place here
-            work = np.empty(target, dtype=cdtype)
+        _forward_pruned(work, box[1])
+        _apply_kernel(work, kernel)
+        _inverse_pruned(work, crop[1])
+        _accumulate_intensity(total, work[crop], float(weights[e]))
     return total
+
+
+def _fft_in_place(view: np.ndarray, *, axis: int, inverse: bool) -> None:
+    """1-D FFT of a (possibly strided) view along ``axis``, written back into the view."""
+    import scipy.fft
+
+    from xrai.ops.fft import default_workers
+
+    if view.size == 0:
+        return
+    transform = scipy.fft.ifft if inverse else scipy.fft.fft
+    out = transform(view, axis=axis, overwrite_x=True, workers=default_workers())
+    if not np.shares_memory(out, view):  # pragma: no cover - scipy transforms complex views in place
+        view[...] = out
+
+
+def _forward_pruned(work: np.ndarray, cols: slice) -> None:
+    """In-place 2-D FFT of ``work`` whose columns outside ``cols`` are all ones (their transform is N₀·δ)."""
+    _fft_in_place(work[:, cols], axis=0, inverse=False)
+    n0 = work.shape[0]
+    for outside in (slice(0, cols.start), slice(cols.stop, None)):
+        block = work[:, outside]
+        block[0] = n0
+        block[1:] = 0
+    _fft_in_place(work, axis=1, inverse=False)
+
+
+def _inverse_pruned(work: np.ndarray, cols: slice) -> None:
+    """In-place inverse 2-D FFT of ``work``, exact in the columns ``cols`` only (the others are left garbage)."""
+    _fft_in_place(work, axis=1, inverse=True)
+    _fft_in_place(work[:, cols], axis=0, inverse=True)
 
 
 def _support_box(xp: Any, maps: Sequence[Array]) -> tuple[slice, slice] | None:
@@ -222,20 +253,6 @@ def _squared_modulus(field: Array) -> Array:
     if is_torch(field):
         return sys.modules["torch"].view_as_real(field).square().sum(dim=-1)
     return field.real**2 + field.imag**2
-
-
-def _fill_outside(array: np.ndarray, box: tuple[slice, slice], value: complex) -> None:
-    """Set every element of a 2-D array outside the window ``box`` to ``value``."""
-    r, c = box
-    r0, r1 = r.start or 0, r.stop or 0
-    c0, c1 = c.start or 0, c.stop or 0
-    if r1 <= r0 or c1 <= c0:
-        array[...] = value
-        return
-    array[:r0] = value
-    array[r1:] = value
-    array[r0:r1, :c0] = value
-    array[r0:r1, c1:] = value
 
 
 def _weighted_sum_into(out: np.ndarray, maps: Sequence[np.ndarray], coefficients: Any, scratch: Any) -> None:
