@@ -17,7 +17,7 @@ pytest.importorskip("monai")
 from xrai.errors import DataError  # noqa: E402
 from xrai.ml.inference import predict_probabilities, segment_volume, window_starts  # noqa: E402
 from xrai.ml.metrics import mean_dice, segmentation_metrics  # noqa: E402
-from xrai.ml.segmentation import TrainConfig, demo_recipe, train  # noqa: E402
+from xrai.ml.segmentation import TrainConfig, demo_pretrain_recipe, demo_recipe, train  # noqa: E402
 from xrai.ml.synthetic import contrast_table, random_look, render_like_reconstruction  # noqa: E402
 from xrai.ml.unet import SegmentationModel, build_unet, demo_model_files, load_demo_model  # noqa: E402
 from xrai.physics.specimens import FISH_LABELS, FishLine, fish_phantom  # noqa: E402
@@ -50,7 +50,14 @@ def test_demo_model_ships_with_its_recipe() -> None:
         size = len(fh.read())
     assert size < 2_000_000
     meta = json.loads(info.read_text())
+    # Two stages: synthetic pre-training, then fine-tuning mixed with fish from the real screen chain.
     assert meta["recipe"] == demo_recipe().to_dict()
+    assert meta["pretrain_recipe"] == demo_pretrain_recipe().to_dict()
+    assert meta["recipe"]["real_fraction"] > 0
+    chain = meta["chain_data"]
+    assert chain["fish"] >= 40 and chain["seed"] != 2026  # disjoint from the demo batch's seed
+    assert chain["reconstruct"]["filter_name"] == "hann"
+    assert {"dice", "volume_error_mean"} <= set(meta["chain_validation"])
     assert meta["label_names"] == list(FISH_LABELS)
     assert {"git_commit", "torch_version", "monai_version", "validation"} <= set(meta)
 
@@ -200,6 +207,19 @@ def test_checkpoint_resume_continues_identically(tmp_path) -> None:
     # A checkpoint from another recipe is refused, naming the differing field.
     with pytest.raises(ValueError, match="lr"):
         train(dataclasses.replace(TINY, lr=5e-3), checkpoint_dir=tmp_path, progress=False)
+
+
+def test_fine_tuning_starts_from_the_given_weights() -> None:
+    torch.manual_seed(123)
+    start = build_unet(len(FISH_LABELS), **TINY.architecture()).state_dict()
+    result = train(dataclasses.replace(TINY, steps=0), initial_weights=start, progress=False)
+    for name, value in result.model.net.state_dict().items():
+        assert torch.equal(value, start[name]), name
+    # ... and training moves away from them.
+    moved = train(dataclasses.replace(TINY, steps=1), initial_weights=start, progress=False)
+    assert any(
+        not torch.equal(v, start[k]) for k, v in moved.model.net.state_dict().items() if v.is_floating_point()
+    )
 
 
 def test_tiny_training_run_lowers_the_loss() -> None:

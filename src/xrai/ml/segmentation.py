@@ -31,7 +31,15 @@ import torch
 from xrai.errors import ConfigError, DataError, check_range
 from xrai.ml.unet import SegmentationModel, build_unet
 
-__all__ = ["TrainConfig", "TrainResult", "demo_recipe", "evaluate_synthetic", "make_training_batch", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "demo_pretrain_recipe",
+    "demo_recipe",
+    "evaluate_synthetic",
+    "make_training_batch",
+    "train",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +141,31 @@ class TrainConfig:
 
 
 def demo_recipe() -> TrainConfig:
-    """The recipe of the shipped demo model (``scripts/train_demo_model.py``)."""
+    """The fine-tuning recipe of the shipped demo model (``scripts/train_demo_model.py``).
+
+    The demo model is trained in two stages: :func:`demo_pretrain_recipe` on synthetic renders only, then this
+    recipe, started from those weights, mixing the synthetic renders with fish that went through the real chain
+    of ``xrai screen`` (simulated scan of the seed's beamline and detector → flat field, rings, centre, FBP),
+    drawn with probability ``real_fraction``.
+    """
+    return TrainConfig(
+        kind="fish",
+        shape=(64, 64, 64),
+        crop=(64, 48, 48),
+        n_specimens=32,
+        steps=400,
+        batch_size=2,
+        lr=1e-3,
+        lr_milestones=(250, 350),
+        augmentation_strength=1.0,
+        real_fraction=0.75,
+        seed=20250707,
+        checkpoint_every=50,
+    )
+
+
+def demo_pretrain_recipe() -> TrainConfig:
+    """Stage 1 of the demo model: synthetic renders only (:mod:`xrai.ml.synthetic`), from random weights."""
     return TrainConfig(
         kind="fish",
         shape=(64, 64, 64),
@@ -271,6 +303,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
     real: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    initial_weights: Any = None,
     device: str | torch.device = "cpu",
     stop_at_step: int | None = None,
     callback: Callable[[int, float], None] | None = None,
@@ -290,6 +323,10 @@ def train(
     real
         Real ``(image, labels)`` pairs, each ``[z, y, x]`` at least as large as ``config.crop``, labels in the
         same numbering as the synthetic kind.
+    initial_weights
+        Start from these network weights (a ``state_dict`` or a :class:`~xrai.ml.unet.SegmentationModel` of the
+        same architecture: fine-tuning) instead of the seeded random initialisation. A checkpoint being
+        resumed takes precedence.
     device
         ``"cpu"``, ``"cuda"`` or a torch device.
     stop_at_step
@@ -322,6 +359,13 @@ def train(
             )
     torch.manual_seed(_torch_seed(config.seed, -1))
     net = build_unet(len(label_names), **config.architecture()).to(device)
+    if initial_weights is not None:
+        state = (
+            initial_weights.net.state_dict()
+            if isinstance(initial_weights, SegmentationModel)
+            else initial_weights
+        )
+        net.load_state_dict(state)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
     losses: list[float] = []
