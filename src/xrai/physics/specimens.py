@@ -264,7 +264,9 @@ _PUPA_MATERIALS: dict[str, tuple[str, float, str | None]] = {
     "developing_tissue": ("soft tissue", 1.06, None),
     "gut": ("soft tissue", 1.02, None),
     "trachea": ("air", 1.205e-3, None),
-    "parasitoid": ("soft tissue", 1.10, None),
+    # a late-stage wasp: sclerotising cuticle and dense flight muscle (Van de Kamp et al. 2018 found wasps, not
+    # young larvae, in the screened puparia); denser than the host tissue it replaced
+    "parasitoid": ("soft tissue", 1.20, None),
 }
 
 

@@ -63,7 +63,8 @@ class ScreenConfig:
     alpha
         False-discovery rate of the group comparison.
     outlier_z
-        Robust z-score above which a specimen's feature is flagged as an outlier within its group.
+        Robust z-score above which a specimen's organ volume is flagged as an outlier within its group (groups of
+        at least 5 specimens).
     false_alarm_rate
         Screening: the fraction of normal specimens the anomaly threshold may flag.
     reference_size
@@ -82,7 +83,7 @@ class ScreenConfig:
     tta: bool = True
     alpha: float = 0.05
     outlier_z: float = 5.0
-    false_alarm_rate: float = 0.01
+    false_alarm_rate: float = 0.001
     reference_size: int = 40
 
     def __post_init__(self) -> None:
@@ -300,9 +301,16 @@ def _analyse_batch(
     if len(groups) >= 2 and all(sum(w["group"] == g for w in wide) >= 2 for g in groups):
         features = [k for k in wide[0] if k.endswith("_volume_mm3")]
         comparison = compare_groups(wide, group_key="group", features=features, alpha=config.alpha)
-    flags_out = _outliers(wide, config.outlier_z)
-    for name, reasons in flags_out.items():
-        flags.setdefault(name, []).extend(reasons)
+    if wide:
+        from xrai.analysis.screening import batch_outliers
+
+        features = [k for k in wide[0] if k.endswith("_volume_mm3")]
+        # a robust scale (median absolute deviation) needs at least 5 specimens per group; smaller groups are
+        # reported as not checked rather than flagged on noise
+        for row, report in zip(wide, batch_outliers(wide, features=features, threshold=config.outlier_z,
+                                                    group_key="group", min_group_size=5), strict=True):  # fmt: skip
+            if report.flagged:
+                flags.setdefault(row["specimen"], []).append(f"outlier in {row['group']}: {report.reason}")
     return {"flags": flags, "comparison": comparison, "measurements": measurements, "wide": wide,
             "evaluation": evaluation, "screening": screening}  # fmt: skip
 
@@ -329,28 +337,6 @@ def _screening_reference(config: ScreenConfig, *, shape: tuple[int, ...]) -> Any
             cache_key=key, description="Robust normal model of label-free screening features of simulated normal pupae",
         )  # fmt: skip
         return model
-
-
-def _outliers(wide: Sequence[Mapping[str, Any]], z_threshold: float) -> dict[str, list[str]]:
-    """Robust z-scores (median, MAD) of each organ volume within its group; |z| above the threshold flags."""
-    flags: dict[str, list[str]] = {}
-    for group in sorted({w["group"] for w in wide}):
-        members = [w for w in wide if w["group"] == group]
-        if len(members) < 4:
-            continue
-        for feature in [k for k in members[0] if k.endswith("_volume_mm3")]:
-            values = np.array([m[feature] for m in members], dtype=np.float64)
-            median = np.nanmedian(values)
-            mad = 1.4826 * np.nanmedian(np.abs(values - median))
-            if not np.isfinite(mad) or mad <= 0:
-                continue
-            for m, v in zip(members, values, strict=True):
-                z = (v - median) / mad
-                if abs(z) > z_threshold:
-                    flags.setdefault(m["specimen"], []).append(
-                        f"{feature.removesuffix('_volume_mm3')} volume {v:.4g} mm³ is an outlier in {group} (robust z = {z:+.1f})"
-                    )
-    return flags
 
 
 def _short(row: Mapping[str, Any]) -> dict[str, Any]:
