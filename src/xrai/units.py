@@ -77,9 +77,7 @@ def canonical_unit(name: str) -> str:
     for suffix in _SUFFIXES:
         if lowered.endswith(suffix):
             return CANONICAL_UNITS[suffix]
-    raise UnitError(
-        f"{name!r} carries no unit suffix; expected one of {', '.join(sorted(CANONICAL_UNITS))}"
-    )
+    raise UnitError(f"{name!r} carries no unit suffix; expected one of {', '.join(sorted(CANONICAL_UNITS))}")
 
 
 @functools.cache

@@ -45,7 +45,9 @@ def test_keys_change_with_params_version_and_inputs() -> None:
     a = Stage(name="make", func=make, params={"n": 8, "seed": 1})
     assert stage_key(a, {}) == stage_key(Stage(name="make", func=make, params={"seed": 1, "n": 8}), {})
     assert stage_key(a, {}) != stage_key(Stage(name="make", func=make, params={"n": 8, "seed": 2}), {})
-    assert stage_key(a, {}) != stage_key(Stage(name="make", func=make, params={"n": 8, "seed": 1}, version="2"), {})
+    assert stage_key(a, {}) != stage_key(
+        Stage(name="make", func=make, params={"n": 8, "seed": 1}, version="2"), {}
+    )
     b = Stage(name="double", func=double, inputs=("make",))
     assert stage_key(b, {"make": "x"}) != stage_key(b, {"make": "y"})
 
