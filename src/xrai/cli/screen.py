@@ -136,7 +136,9 @@ def _demo_inputs(
     from xrai.pipeline.demo import DemoBatch, demo_specimens, write_demo_scan
     from xrai.pipeline.screen import ScanInput
 
-    batch = DemoBatch(n_fish_per_line=n_fish, n_pupae=n_pupae, n_parasitised=n_parasitised, size=size)
+    batch = DemoBatch(
+        n_fish_per_line=n_fish, n_pupae=n_pupae, n_parasitised=min(n_parasitised, n_pupae), size=size
+    )
     specimens = demo_specimens(batch)
     inputs = []
     with progress_bar("simulate demo scans", len(specimens), enabled=progress) as advance:
