@@ -52,7 +52,7 @@ def device_of(x: Any) -> Any:
 def to_numpy(x: Array) -> np.ndarray:
     """A numpy array with the values of ``x`` (copied from the GPU and detached when ``x`` is a tensor)."""
     if is_torch(x):
-        return x.detach().cpu().numpy()
+        return np.asarray(x.detach().cpu().numpy())
     return np.asarray(x)
 
 

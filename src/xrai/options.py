@@ -57,7 +57,7 @@ class Options:
             )
 
 
-_OPTIONS: contextvars.ContextVar[Options] = contextvars.ContextVar("xrai_options", default=Options())
+_OPTIONS: contextvars.ContextVar[Options] = contextvars.ContextVar("xrai_options", default=Options())  # noqa: B039 - frozen
 
 
 def get_options() -> Options:

@@ -85,7 +85,7 @@ def ureg() -> Any:
     """The shared pint UnitRegistry (created on first use)."""
     import pint
 
-    registry = pint.UnitRegistry()
+    registry: Any = pint.UnitRegistry()
     registry.formatter.default_format = "~P"
     return registry
 

@@ -229,4 +229,4 @@ def _same_configuration(path: Path, configuration: Mapping[str, Any]) -> bool:
             scan.close()
     except Exception:
         return False
-    return json.loads(json.dumps(stored)) == json.loads(json.dumps(configuration["xrai_demo"]))
+    return bool(json.loads(json.dumps(stored)) == json.loads(json.dumps(configuration["xrai_demo"])))

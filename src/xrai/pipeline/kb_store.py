@@ -23,7 +23,7 @@ class KnowledgeBaseStoreFactory:
     store_url: str | None = None
 
     def __call__(self) -> KnowledgeBaseStore:
-        from xrai.kb import KnowledgeBase
+        from xrai.kb.base import KnowledgeBase
 
         return KnowledgeBaseStore(
             KnowledgeBase.open(self.location, store_url=self.store_url), run_id=self.run_id

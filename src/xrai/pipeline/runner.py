@@ -146,7 +146,7 @@ def run_specimen(
                 outputs[stage.name] = result
                 item = store.save(
                     keys[stage.name], result, stage=stage, specimen=specimen,
-                    input_items=[stored[name] for name in stage.inputs if stored[name]], seconds=seconds,
+                    input_items=[item for name in stage.inputs if (item := stored[name]) is not None], seconds=seconds,
                 )  # fmt: skip
                 stored[stage.name] = item
                 records.append(
@@ -250,7 +250,7 @@ def _iterate_dask(
             raise ConfigError(
                 f"cluster = {cluster!r} is not allowed: use 'local:N' with an integer N"
             ) from None
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
         address: Any = local
     elif cluster.startswith(("dask://", "tcp://")):
         address = "tcp://" + cluster.split("://", 1)[1]
@@ -259,7 +259,7 @@ def _iterate_dask(
             f"cluster = {cluster!r} is not allowed: use 'dask://host:port', 'tcp://host:port' or 'local:N'"
         )
     try:
-        with Client(address) as client:
+        with Client(address) as client:  # type: ignore[no-untyped-call]
             futures = [
                 client.submit(
                     _run_in_worker, job, store_factory, keep, key=f"xrai-{i}-{job.name}", pure=False
@@ -267,7 +267,7 @@ def _iterate_dask(
                 for i, job in enumerate(jobs)
             ]
             index = {f.key: i for i, f in enumerate(futures)}
-            for future in as_completed(futures):
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 yield index[future.key], future.result()
     finally:
         if local is not None:

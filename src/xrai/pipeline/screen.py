@@ -198,7 +198,7 @@ def run_screen(
     notes: Sequence[str] = (),
 ) -> ScreenResult:
     """Run the pipeline on ``inputs``, analyse the batch, catalogue the run and write the report."""
-    from xrai.kb import KnowledgeBase
+    from xrai.kb.base import KnowledgeBase
     from xrai.pipeline.kb_store import KnowledgeBaseStoreFactory
 
     if not inputs:
@@ -320,7 +320,7 @@ def _screening_reference(config: ScreenConfig, *, shape: tuple[int, ...]) -> Any
     import blake3
 
     from xrai.analysis.screening import NormalModel
-    from xrai.kb import KnowledgeBase
+    from xrai.kb.base import KnowledgeBase
     from xrai.pipeline.screening_reference import fit_normal_model_from_phantoms
     from xrai.pipeline.stages import canonical_json
 
@@ -418,10 +418,10 @@ def _write_report(
         extra_notes.append(
             f"Segmentation against the phantoms' exact labels: mean Dice {mean:.3f} over {len(evaluation)} fish."
         )
-    data = ReportData(
+    report = ReportData(
         title=title, specimens=specimens, measurements=batch["measurements"], comparison=comparison_rows,
         figures=figures, stage_seconds=stage_seconds, summary=summary, notes=extra_notes,
         tables={"Screening (anomaly score vs. simulated normal pupae)": batch["screening"],
                 "Segmentation vs. exact labels (simulated specimens)": evaluation},
     )  # fmt: skip
-    return write_report(config.report, data)
+    return write_report(config.report, report)
