@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     # back-projection (FBP, FDK)
     "backproject": "backproject",
     "backproject_cone": "backproject",
+    "backproject_gridding": "backproject",
     # FFT helpers (scipy.fft for numpy, torch.fft for tensors)
     "fft2": "fft",
     "ifft2": "fft",
