@@ -25,7 +25,7 @@ def kb(anykb: KnowledgeBase) -> KnowledgeBase:
     array=hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=9)),
     meta=st.dictionaries(
         st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
-        st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=20), st.booleans(), st.none(),
+        st.one_of(st.integers(-(2**53), 2**53), st.text(st.characters(exclude_characters="\x00"), max_size=20), st.booleans(), st.none(),
                   st.floats(allow_nan=False, allow_infinity=False)),
         max_size=5,
     ),
@@ -140,6 +140,10 @@ def test_bad_item_fields_name_the_field(kb: KnowledgeBase) -> None:
         kb.put(kind="dataset", name="x", inputs=["0" * 26])
     with pytest.raises(NotFoundError, match="not a valid id"):
         kb.get("../../etc/passwd")
+    with pytest.raises(ConfigError, match="NUL character"):
+        kb.put(kind="dataset", name="x", metadata={"note": "a\x00b"})
+    with pytest.raises(ConfigError, match=r"name = 'a.*b' contains a NUL"):
+        kb.put(kind="dataset", name="a\x00b")
     with pytest.raises(DataError, match="dtype <U1"):
         kb.put(kind="dataset", name="x", arrays={"s": np.array(["a"])})
 

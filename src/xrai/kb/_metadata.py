@@ -56,7 +56,7 @@ def _normalise_mapping(mapping: Mapping[str, Any], path: str, depth: int) -> dic
         raise ConfigError(f"{path} is nested deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = {}
     for key, value in mapping.items():
-        if not isinstance(key, str) or not key or len(key) > 200 or "." in key:
+        if not isinstance(key, str) or not key or len(key) > 200 or "." in key or "\x00" in key:
             raise ConfigError(
                 f"{path} key {key!r} is not allowed: keys are non-empty strings of at most 200 characters "
                 f"without '.' (the dot separates nested keys in searches)"
@@ -100,6 +100,8 @@ def _plain_value(value: Any, key: str, path: str, depth: int) -> Any:
         _check_finite(float(value), path)
         return float(value)
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigError(f"{path} = {value!r} contains a NUL character, which no catalogue can store")
         return value
     if isinstance(value, _dt.datetime | _dt.date):
         return value.isoformat()

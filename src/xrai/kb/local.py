@@ -294,6 +294,11 @@ class LocalKnowledgeBase(KnowledgeBase):
             raise ConfigError(f"name = {name!r} is not allowed: a non-empty string of at most 500 characters")
         if not isinstance(description, str):
             raise ConfigError(f"description = {description!r} must be a string")
+        for field, text in (("name", name), ("description", description), *(("tag", t) for t in tags)):
+            if isinstance(text, str) and "\x00" in text:
+                raise ConfigError(
+                    f"{field} = {text!r} contains a NUL character, which no catalogue can store"
+                )
         check_project(project)
         tag_list: list[str] = []
         for tag in tags:
@@ -485,7 +490,7 @@ class LocalKnowledgeBase(KnowledgeBase):
         else:
             for row in rows:
                 del row["fts_text"]
-        pk_of: dict[str, int] = dict(conn.execute(statement, rows).tuples().all())
+        pk_of: dict[str, int] = {row[0]: row[1] for row in conn.execute(statement, rows)}
         input_pks.update(pk_of)
         previous_ids = [previous.id for _, _, _, previous in entries if previous is not None]
         if previous_ids:
@@ -992,9 +997,9 @@ class LocalKnowledgeBase(KnowledgeBase):
             for batch in _batches(pks):
                 id_of.update(
                     dict(
-                        conn.execute(sa.select(S.items.c.pk, S.items.c.id).where(S.items.c.pk.in_(batch)))
-                        .tuples()
-                        .all()
+                        conn.execute(
+                            sa.select(S.items.c.pk, S.items.c.id).where(S.items.c.pk.in_(batch))
+                        ).all()
                     )
                 )
             members = set(id_of)
@@ -1262,9 +1267,7 @@ class LocalKnowledgeBase(KnowledgeBase):
         """Counts of items (by kind), versions, runs and blobs, and the uncompressed bytes of all blobs."""
         with read_tx(self.engine) as conn:
             by_kind: dict[str, int] = dict(
-                conn.execute(sa.select(S.items.c.kind, sa.func.count()).group_by(S.items.c.kind))
-                .tuples()
-                .all()
+                conn.execute(sa.select(S.items.c.kind, sa.func.count()).group_by(S.items.c.kind)).all()
             )
             blobs = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(S.blobs.c.nbytes), 0))
