@@ -20,8 +20,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 #: Public name -> submodule of xrai.analysis that defines it.
 _LAZY: dict[str, str] = {
@@ -57,7 +58,6 @@ _LAZY: dict[str, str] = {
     "screening_features": "screening",
 }
 
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; keep in step with _LAZY.
     from xrai.analysis.group_stats import (  # noqa: F401
@@ -95,22 +95,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; keep in step with _LAZY.
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(f"xrai.analysis.{module}"), name)
-        globals()[name] = value
-        return value
-    if name.isidentifier() and not name.startswith("__"):
-        try:
-            return importlib.import_module(f"xrai.analysis.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"xrai.analysis.{name}":
-                raise
-    raise AttributeError(f"module 'xrai.analysis' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    import pkgutil
-
-    return sorted({*__all__, *(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))})
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -14,8 +14,7 @@ Names load on first use, so ``import xrai.io`` is cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xrai._lazy import attach
 
 #: public name -> module that defines it (add a line to export a new name)
 _EXPORTS: dict[str, str] = {
@@ -39,17 +38,5 @@ _EXPORTS: dict[str, str] = {
     "write_volume_zarr": "xrai.io.zarr_volume",
 }
 
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xrai.io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | {"dxchange", "edf", "nxtomo", "scan", "tiff", "zarr_volume"})
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

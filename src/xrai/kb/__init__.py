@@ -15,8 +15,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 _LAZY: dict[str, str] = {
     "KnowledgeBase": "base",
@@ -41,7 +42,6 @@ _LAZY: dict[str, str] = {
     "VerifyReport": "_model",
 }
 
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:
     from xrai.kb._model import (  # noqa: F401
@@ -68,13 +68,4 @@ if TYPE_CHECKING:
     from xrai.kb.remote import RemoteKnowledgeBase  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"xrai.kb.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'xrai.kb' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -19,8 +19,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 #: Public name -> submodule of xrai.ml that defines it.
 _LAZY: dict[str, str] = {
@@ -54,7 +55,6 @@ _LAZY: dict[str, str] = {
     "write_labels": "label_io",
 }
 
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # keep in step with _LAZY
     from xrai.ml.inference import SegmentationResult, segment_volume  # noqa: F401
@@ -79,22 +79,4 @@ if TYPE_CHECKING:  # keep in step with _LAZY
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(f"xrai.ml.{module}"), name)
-        globals()[name] = value
-        return value
-    if name.isidentifier() and not name.startswith("__"):
-        try:
-            return importlib.import_module(f"xrai.ml.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"xrai.ml.{name}":
-                raise
-    raise AttributeError(f"module 'xrai.ml' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    import pkgutil
-
-    return sorted({*__all__, *(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))})
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -14,8 +14,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 #: Public name -> submodule of xrai.ops that defines it. Extend here (one line per name).
 _LAZY: dict[str, str] = {
@@ -32,10 +33,6 @@ _LAZY: dict[str, str] = {
     "next_fast_len": "fft",
 }
 
-#: Submodules reachable as attributes without an explicit import.
-_SUBMODULES = frozenset({"backproject", "fft", "projector"})
-
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from xrai.ops.backproject import backproject as backproject
@@ -47,16 +44,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from xrai.ops.projector import ParallelProjector as ParallelProjector
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(f"xrai.ops.{module}"), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"xrai.ops.{name}")
-    raise AttributeError(f"module 'xrai.ops' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -15,8 +15,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 #: Public name -> submodule of xrai.physics that defines it. Extend here (one line per name).
 _LAZY: dict[str, str] = {
@@ -223,7 +224,6 @@ _LAZY: dict[str, str] = {
     "simulate_experiment": "experiment",
 }
 
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step with _LAZY.
     from xrai.physics.acquisition import (  # noqa: F401
@@ -445,22 +445,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step wi
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(f"xrai.physics.{module}"), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
-    if name.isidentifier() and not name.startswith("__"):  # a submodule, e.g. xrai.physics.materials
-        try:
-            return importlib.import_module(f"xrai.physics.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"xrai.physics.{name}":
-                raise
-    raise AttributeError(f"module 'xrai.physics' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    import pkgutil
-
-    return sorted({*__all__, *(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))})
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -27,8 +27,9 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrai._lazy import attach
 
 #: Public name -> submodule of xrai.testing that defines it (one line per name).
 _LAZY: dict[str, str] = {
@@ -49,10 +50,6 @@ _LAZY: dict[str, str] = {
     "shepp_logan": "phantoms",
 }
 
-#: Submodules reachable as attributes (``xrai.testing.strategies``).
-_SUBMODULES = frozenset({"assertions", "phantoms", "strategies"})
-
-__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step with _LAZY.
     from xrai.testing import strategies as strategies
@@ -75,16 +72,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed. Keep in step wi
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(f"xrai.testing.{module}"), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"xrai.testing.{name}")
-    raise AttributeError(f"module 'xrai.testing' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

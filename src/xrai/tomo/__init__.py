@@ -11,8 +11,7 @@ one line to :data:`_EXPORTS`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xrai._lazy import attach
 
 #: public name -> submodule of xrai.tomo that defines it (one line per name)
 _EXPORTS: dict[str, str] = {
@@ -41,17 +40,5 @@ _EXPORTS: dict[str, str] = {
     "reconstruct_cgls": "iterative",
 }
 
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xrai.tomo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"xrai.tomo.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(_EXPORTS.values()))
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)
