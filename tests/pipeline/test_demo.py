@@ -29,7 +29,7 @@ def test_demo_specimens_are_reproducible_and_plant_what_they_say() -> None:
     assert first == second
     assert sum(s.parasitoid for s in first) == 2
     assert {s.group for s in first if s.kind == "fish"} == {"HdrR", "Cab"}
-    assert all(s.organ_scale == {"eyes": 1.15, "liver": 0.85} for s in first if s.group == "Cab")
+    assert all(s.organ_scale == {"swim_bladder": 1.3} for s in first if s.group == "Cab")
     assert len({s.seed for s in first}) == len(first)
 
 
@@ -52,3 +52,19 @@ def test_screening_finds_exactly_the_parasitised_pupae(tmp_path: Path) -> None:
     assert set(result.flags) == planted
     for name in planted:
         assert any("inclusion" in reason for reason in result.flags[name])
+
+
+@pytest.mark.slow
+def test_group_comparison_finds_exactly_the_built_in_line_difference(tmp_path: Path) -> None:
+    batch = DemoBatch(n_fish_per_line=4, n_pupae=0, n_parasitised=0, seed=11)
+    inputs, _ = _inputs(tmp_path / "scans", batch)
+    config = ScreenConfig(kb=str(tmp_path / "kb"), report=str(tmp_path / "r.html"), tta=False)
+    result = run_screen(inputs, config)
+    assert all(r.status == "succeeded" for r in result.results)
+    significant = {c["feature"] for c in result.comparison if c["significant"]}
+    assert significant == {"swim_bladder_volume_mm3"}
+    bladder = next(c for c in result.comparison if c["feature"] == "swim_bladder_volume_mm3")
+    assert 1.5 < bladder["ratio"] < 3.0  # true volume ratio 1.3³ = 2.2
+    assert result.flags == {}  # no fish flagged
+    dice = [e["mean_dice"] for e in result.evaluation]
+    assert len(dice) == 8 and min(dice) > 0.6  # a broken model scores < 0.1

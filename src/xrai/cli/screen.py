@@ -57,7 +57,7 @@ def screen_command(
 ) -> None:
     """Screen a batch: reconstruct, segment, measure, flag, catalogue in the knowledge base, and report.
 
-    With no scans, runs the embedded demo: fish of two lines (HdrR, and Cab with larger eyes and a smaller liver)
+    With no scans, runs the embedded demo: fish of two lines (HdrR, and Cab with a larger swim bladder)
     and pupae (some carrying a parasitoid) simulated with the seed's beamline and detector, then processed exactly
     like real scans. Rerunning skips every stage already done; an interrupted batch resumes.
     """
@@ -86,8 +86,8 @@ def screen_command(
         )  # fmt: skip
         title = "xrai screen: embedded demo batch"
         notes.append(
-            "Demo truth: line Cab has eyes 1.15× and liver 0.85× the linear size of line HdrR (volume ×1.52 and "
-            f"×0.61); nothing else differs. Parasitised pupae: {', '.join(i.name for i in inputs if i.group == 'pupa+')}."
+            "Demo truth: line Cab has a swim bladder 1.3× the linear size of line HdrR's (volume ×2.2); nothing "
+            f"else differs. Parasitised pupae: {', '.join(i.name for i in inputs if i.group == 'pupa+')}."
         )
         inputs = [ScanInput(path=i.path, name=i.name, kind=i.kind, group=i.group.rstrip("+"), truth_path=i.truth_path)
                   for i in inputs]  # fmt: skip
