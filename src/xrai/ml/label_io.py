@@ -126,6 +126,8 @@ def read_labels(
         with tifffile.TiffFile(src) as tif:
             labels = tif.asarray()
             description = tif.pages[0].description if tif.pages else ""
+        if labels.ndim == 2:  # one page: tifffile drops the page axis of a single-slice [1, y, x] volume
+            labels = labels[None]
         try:
             meta = json.loads(description) if description else {}
         except ValueError:
