@@ -124,3 +124,14 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
     assert all(r.computed_stages == [] for r in again)
     for a, b in zip(on_dask, again, strict=True):
         assert a.outputs["total"].metadata == b.outputs["total"].metadata
+
+
+@pytest.mark.slow
+def test_local_process_pool_gives_the_same_results(tmp_path: Path) -> None:
+    factory = KnowledgeBaseStoreFactory(str(tmp_path / "kb"))
+    jobs = [job(f"s{i}", i) for i in range(3)]
+    pooled = run_batch(jobs, factory, keep=["total"], workers=2)
+    assert [r.name for r in pooled] == ["s0", "s1", "s2"]  # results come back in the order of the jobs
+    serial = run_batch(jobs, KnowledgeBaseStoreFactory(str(tmp_path / "kb2")), keep=["total"])
+    for a, b in zip(pooled, serial, strict=True):
+        assert a.outputs["total"].metadata == b.outputs["total"].metadata
