@@ -412,8 +412,9 @@ def _write_report(
     ]  # fmt: skip
     evaluation = batch["evaluation"]
     extra_notes = list(notes)
-    if evaluation:
-        mean = float(np.mean([e["mean_dice"] for e in evaluation]))
+    scored = [e["mean_dice"] for e in evaluation if e["mean_dice"] is not None]
+    if scored:
+        mean = float(np.mean(scored))
         extra_notes.append(
             f"Segmentation against the phantoms' exact labels: mean Dice {mean:.3f} over {len(evaluation)} fish."
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from xrai.pipeline.stages import StageOutput
+from xrai.pipeline.stages import StageOutput, json_safe
 
 __all__ = ["stage_evaluate", "stage_measure", "stage_screen", "stage_segment"]
 
@@ -25,9 +25,7 @@ def stage_segment(inputs: dict[str, StageOutput], *, model: str = "demo", tta: b
     volume = inputs["reconstruct"].arrays["volume"]
     segmenter = _model(model)
     result = segmenter.predict(volume, tta=tta, progress=False)
-    organs = [
-        {k: (float(v) if isinstance(v, np.floating) else v) for k, v in row.items()} for row in result.organs
-    ]
+    organs = json_safe(result.organs)
     return StageOutput(
         arrays={"labels": np.asarray(result.labels, dtype=np.uint8)},
         metadata={"label_names": list(segmenter.label_names), "organs": organs, "model": model},
@@ -43,8 +41,7 @@ def stage_measure(inputs: dict[str, StageOutput]) -> StageOutput:
     volume = inputs["reconstruct"].arrays["volume"]
     voxel = inputs["reconstruct"].metadata.get("voxel_size_m") or 1.0
     rows = measure_labels(labels, voxel_size_m=voxel, image=volume, label_names=names)
-    clean = [{k: (float(v) if isinstance(v, np.floating) else v) for k, v in row.items()} for row in rows]
-    return StageOutput(metadata={"rows": clean})
+    return StageOutput(metadata={"rows": json_safe(rows)})
 
 
 def stage_evaluate(inputs: dict[str, StageOutput], *, truth_path: str) -> StageOutput:
